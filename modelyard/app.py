@@ -1,0 +1,77 @@
+"""The ASGI application: `create_app()` wires the runtime, middleware, error handlers and every domain's routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from modelyard import __version__
+from modelyard.core.logging import configure_logging
+from modelyard.core.http import RequestContextMiddleware, install_error_handlers
+from modelyard.core.runtime import Runtime, get_runtime, init_runtime, set_runtime
+from modelyard.core.settings import Settings
+
+log = logging.getLogger("modelyard")
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app. With no arguments it reads settings from the environment (this is what uvicorn's
+    `--factory modelyard.app:create_app` calls in each web process)."""
+    if runtime is None:
+        settings = settings or Settings()
+        configure_logging(settings.log_level, settings.log_format)
+        runtime = init_runtime(settings)
+    else:
+        set_runtime(runtime)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        runtime.events.start()
+        if runtime.settings.run_jobs_in_process:
+            from modelyard.core.jobs.consumer import JobWorker
+
+            worker = JobWorker(runtime)
+            worker.start()
+        log.info("modelyard started", extra={"version": __version__, "database": runtime.db.dialect,
+                                             "storage": runtime.storage.name,
+                                             "redis": runtime.redis is not None,
+                                             "jobs_in_process": worker is not None})
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop(graceful=True)
+            runtime.events.stop()
+
+    app = FastAPI(
+        title="Modelyard",
+        version=__version__,
+        description="A self-hostable platform for AI image models.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    _include_routes(app)
+    app.add_middleware(RequestContextMiddleware, runtime=runtime)
+    return app
+
+
+def _include_routes(app: FastAPI) -> None:
+    from modelyard.accounts.routes import router as users_router
+    from modelyard.core.ops import router as ops_router
+    from modelyard.core.storage.routes import router as files_router
+    from modelyard.web.pages import mount_web
+
+    app.include_router(ops_router)
+    app.include_router(users_router)
+    app.include_router(files_router, prefix="/files", include_in_schema=False)
+    mount_web(app)
+
+
+__all__ = ["create_app", "get_runtime"]

@@ -1,0 +1,224 @@
+"""The `modelyard` command: serve, worker, migrate, createsuperuser, config, jobs."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+
+from modelyard import __version__
+from modelyard.core.logging import configure_logging
+from modelyard.core.settings import Settings, describe_settings, settings_markdown_table
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # noqa: BLE001 - pydantic's message is what the operator needs
+        raise click.ClickException(f"invalid settings: {exc}") from exc
+
+
+def _runtime(settings: Settings) -> Any:
+    from modelyard.core.runtime import init_runtime
+
+    return init_runtime(settings)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="modelyard")
+def main() -> None:
+    """Modelyard: a self-hostable platform for AI image models.
+
+    Every option also has a MODELYARD_* environment variable; `modelyard config` lists them.
+    """
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (MODELYARD_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (MODELYARD_PORT, default 8000).")
+@click.option("--processes", type=int, help="Web processes (MODELYARD_WEB_PROCESSES, default 1).")
+def serve(host: str | None, port: int | None, processes: int | None) -> None:
+    """Run the web server (and, in the embedded default, the job consumers)."""
+    import uvicorn
+
+    overrides = {"MODELYARD_HOST": host, "MODELYARD_PORT": port, "MODELYARD_WEB_PROCESSES": processes}
+    for key, value in overrides.items():
+        if value is not None:
+            os.environ[key] = str(value)  # the web processes uvicorn starts read settings from the environment
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.migrate_on_start:
+        from modelyard.core.migrate import upgrade
+
+        upgrade(settings)
+    click.echo(f"Modelyard {__version__} on http://{settings.host}:{settings.port}", err=True)
+    uvicorn.run(
+        "modelyard.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.web_processes if settings.web_processes > 1 else None,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@main.command()
+@click.option("--threads", type=int, help="Consumer threads (MODELYARD_JOB_THREADS, default 2).")
+def worker(threads: int | None) -> None:
+    """Run jobs from the queue until stopped (SIGTERM or Ctrl-C finishes the running jobs first)."""
+    from modelyard.core.jobs.consumer import JobWorker
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    runtime = _runtime(settings)
+    _require_migrated(runtime)
+    job_worker = JobWorker(runtime, threads=threads)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    job_worker.start()
+    stop.wait()
+    job_worker.stop(graceful=True)
+    runtime.close()
+
+
+def _require_migrated(runtime: Any) -> None:
+    from alembic.script import ScriptDirectory
+
+    from modelyard.core.migrate import alembic_config, current_revision
+
+    head = ScriptDirectory.from_config(alembic_config(runtime.settings)).get_current_head()
+    current = current_revision(runtime.db.engine)
+    if current != head:
+        raise click.ClickException(
+            f"the database is at migration {current or 'none'}, not {head}: run `modelyard migrate` first"
+        )
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending database migrations."""
+    from modelyard.core.db import make_engine
+    from modelyard.core.migrate import current_revision, upgrade
+
+    settings = _settings()
+    configure_logging(settings.log_level, "console")
+    engine = make_engine(settings)
+    try:
+        upgrade(settings, engine)
+        click.echo(f"database at {current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
+@main.command()
+@click.option("--username", prompt=True, help="Name of the new administrator.")
+@click.option("--email", prompt=True, help="Their e-mail address.")
+@click.option("--password", help="Their password (asked for when missing; prefer that over the command line).")
+def createsuperuser(username: str, email: str, password: str | None) -> None:
+    """Create an administrator account."""
+    from modelyard.accounts.models import Role
+    from modelyard.accounts.service import create_user
+    from modelyard.core.errors import AppError
+
+    if password is None:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Password (again): "):
+            raise click.ClickException("the passwords differ")
+    runtime = _runtime(_settings())
+    try:
+        with runtime.db.transaction() as session:
+            user = create_user(session, username=username, email=email, password=password, role=Role.admin)
+            user_id = user.id
+    except AppError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        runtime.close()
+    click.echo(f"created administrator {username} (id {user_id})")
+
+
+@main.command()
+@click.option("--markdown", is_flag=True, help="Print the settings reference table (defaults, no values).")
+def config(markdown: bool) -> None:
+    """Print the effective settings, secrets masked."""
+    if markdown:
+        click.echo(settings_markdown_table())
+        return
+    rows = describe_settings(_settings())
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, _description in rows:
+        click.echo(f"{name.ljust(width)}  {value}")
+
+
+@main.group()
+def jobs() -> None:
+    """Inspect the job queue and its dead letters."""
+
+
+@jobs.command("status")
+def jobs_status() -> None:
+    """Jobs by state, and messages waiting in the transport."""
+    from modelyard.core.jobs.service import count_by_status
+
+    runtime = _runtime(_settings())
+    try:
+        with runtime.db.session() as session:
+            counts = count_by_status(session)
+        for state, count in counts.items():
+            click.echo(f"{state:10} {count}")
+        click.echo(f"{'queued':10} {runtime.queue.depth()} ready, {runtime.queue.scheduled()} scheduled")
+    finally:
+        runtime.close()
+
+
+@jobs.command("dead")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--name", help="Only jobs with this name.")
+def jobs_dead(limit: int, name: str | None) -> None:
+    """List jobs that used up their attempts, newest first."""
+    from modelyard.core.jobs.service import list_dead_letters
+
+    runtime = _runtime(_settings())
+    try:
+        with runtime.db.session() as session:
+            letters = list_dead_letters(session, limit=limit, name=name)
+        if not letters:
+            click.echo("no dead jobs")
+        for letter in letters:
+            click.echo(f"{letter.job_id}  {letter.failed_at:%Y-%m-%d %H:%M:%S}  {letter.name}  "
+                       f"attempts={letter.attempts}  {letter.error.splitlines()[0][:120]}")
+    finally:
+        runtime.close()
+
+
+@jobs.command("requeue")
+@click.argument("job_ids", nargs=-1, required=True)
+def jobs_requeue(job_ids: tuple[str, ...]) -> None:
+    """Give dead jobs a fresh set of attempts."""
+    from modelyard.core.errors import AppError
+    from modelyard.core.jobs.service import requeue
+
+    runtime = _runtime(_settings())
+    failed = False
+    try:
+        for job_id in job_ids:
+            try:
+                with runtime.db.transaction() as session:
+                    requeue(session, job_id)
+                click.echo(f"requeued {job_id}")
+            except AppError as exc:
+                click.echo(f"{job_id}: {exc.detail}", err=True)
+                failed = True
+    finally:
+        runtime.close()
+    if failed:
+        sys.exit(1)

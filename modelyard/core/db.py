@@ -1,0 +1,171 @@
+"""Database: one engine per process, SQLite by default, PostgreSQL by URL.
+
+Only the boundary commits: the request dependency (`modelyard.core.http.get_session`) or the job runner.
+Services flush at most. Work that must happen only once a transaction is durable (sending a job, publishing an
+event, invalidating a cache tag) is registered with `on_commit` and is dropped on rollback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, create_engine, event, text
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from modelyard.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite keeps no zone; we store UTC and re-attach it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def make_engine(settings: Settings) -> Engine:
+    url = settings.effective_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout_ms / 1000},
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        connect_args["connect_timeout"] = settings.db_connect_timeout_seconds
+    return create_engine(
+        url,
+        connect_args=connect_args,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,  # drop connections a database restart killed, so the service recovers by itself
+        pool_timeout=settings.db_connect_timeout_seconds,
+    )
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # pysqlite's own transaction handling defers BEGIN; we take control so that
+        # SQLAlchemy's BEGIN is the one that runs (see SQLAlchemy "Serializable isolation / Savepoints").
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Writers BEGIN IMMEDIATE: they queue on busy_timeout for the write lock instead of failing with
+        # "database is locked" when a deferred read transaction tries to upgrade. Readers stay deferred so
+        # they run in parallel under WAL.
+        mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+_BEGIN_OPTION = "modelyard_sqlite_begin"
+
+
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        self.write_sessionmaker = sessionmaker(write_engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self, *, write: bool = False) -> Session:
+        """A new session; `write=True` for one that will write (matters on SQLite only)."""
+        return self.write_sessionmaker() if write else self.sessionmaker()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A writing session that commits when the block ends and rolls back if it raises."""
+        with self.write_sessionmaker() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+# --- after-commit hooks ---------------------------------------------------------------------------------------
+
+_HOOKS_KEY = "modelyard.on_commit"
+
+
+def on_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's transaction commits; forget it if the transaction rolls back."""
+    session.info.setdefault(_HOOKS_KEY, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_commit_hooks(session: Session) -> None:
+    for callback in session.info.pop(_HOOKS_KEY, []):
+        try:
+            callback()
+        except Exception:
+            # The transaction is durable; a failed side effect (Redis down while sending a job) is recovered
+            # by its owner (the job reaper re-sends unsent jobs), so it must not turn the request into an error.
+            log.exception("after-commit hook failed")
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_commit_hooks(session: Session) -> None:
+    session.info.pop(_HOOKS_KEY, None)

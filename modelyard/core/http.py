@@ -1,0 +1,192 @@
+"""The HTTP boundary: the session dependency that commits, the request-id/metrics middleware, error handlers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelyard.core.errors import AppError, ServiceUnavailable
+from modelyard.core.logging import request_id_var
+from modelyard.core.runtime import Runtime
+
+log = logging.getLogger("modelyard.http")
+access_log = logging.getLogger("modelyard.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request; the only place a request's work is committed (or rolled back, with the jobs,
+    events and cache invalidations it queued)."""
+    session = runtime_of(request).db.session(write=request.method not in ("GET", "HEAD", "OPTIONS"))
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# scope="function": commit before the response is sent, so a client never sees success for a failed commit.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+
+
+class RequestContextMiddleware:
+    """Pure ASGI (no BaseHTTPMiddleware cost): request id, access log line, metrics by route template."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.metrics = runtime.metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Answered here rather than by Starlette's outer ServerErrorMiddleware, so the 500 carries the
+            # request id header and is counted and logged like any other response.
+            if response_started:
+                raise
+            response = await _unexpected(Request(scope), exc)
+            await response(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(scope["method"], template, status, elapsed)
+            access_log.info(
+                "request",
+                extra={"method": scope["method"], "path": scope["path"], "route": template, "status": status,
+                       "duration_ms": round(elapsed * 1000, 2)},
+            )
+            request_id_var.reset(token)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def wants_html(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/files/")) or path in ("/healthz", "/readyz", "/metrics"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or request_id_var.get() or "")
+
+
+def error_response(request: Request, status: int, body: dict[str, Any],
+                   headers: dict[str, str] | None = None) -> Response:
+    if wants_html(request):
+        from modelyard.web.templating import render_error_page
+
+        return render_error_page(request, status, body, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return error_response(request, exc.status_code, exc.body(), exc.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"Nothing at {request.url.path}"
+    return error_response(request, exc.status_code, {"error": code, "detail": detail}, dict(exc.headers or {}))
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    fields = [
+        {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
+        for error in exc.errors()
+    ]
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+    body = {"error": "validation_error", "detail": f"Invalid request: {summary}", "fields": fields}
+    return error_response(request, 422, body)
+
+
+def _unavailable(part: str) -> ServiceUnavailable:
+    return ServiceUnavailable(f"The {part} is unreachable right now; try again in a few seconds.", part=part)
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DBAPIError)
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        log.warning("database unavailable", exc_info=exc)
+        return await _app_error(request, _unavailable("database"))
+    return await _unexpected(request, exc)
+
+
+async def _redis_error(request: Request, exc: Exception) -> Response:
+    log.warning("redis unavailable", exc_info=exc)
+    return await _app_error(request, _unavailable("cache and queue server (Redis)"))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    request_id = _request_id(request)
+    log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    body = {"error": "internal_error", "detail": "Something went wrong on our side; it has been logged.",
+            "request_id": request_id}
+    return error_response(request, 500, body)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    try:
+        import redis.exceptions
+
+        app.add_exception_handler(redis.exceptions.ConnectionError, _redis_error)
+        app.add_exception_handler(redis.exceptions.TimeoutError, _redis_error)
+    except ImportError:
+        pass
+    # Anything else is answered by RequestContextMiddleware as a 500 with the request id.

@@ -1,0 +1,108 @@
+"""The process-wide runtime: settings plus the one instance of each swappable part.
+
+Every part sits behind one small interface chosen by settings (SQLite or PostgreSQL, local directory or S3,
+in-process or Redis), so no domain code branches on how the platform is deployed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import pkgutil
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from modelyard.core.settings import Settings
+
+if TYPE_CHECKING:
+    from modelyard.core.cache import Cache
+    from modelyard.core.db import Database
+    from modelyard.core.events import EventBus
+    from modelyard.core.jobs.transport import JobQueue
+    from modelyard.core.metrics import Metrics
+    from modelyard.core.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    storage: Storage
+    events: EventBus
+    cache: Cache
+    queue: JobQueue
+    metrics: Metrics
+    redis: Any | None  # redis.Redis when scaled out
+
+    def close(self) -> None:
+        self.events.stop()
+        self.db.dispose()
+        if self.redis is not None:
+            self.redis.close()
+
+
+_current: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    if _current is None:
+        raise RuntimeError("the Modelyard runtime is not initialised (call modelyard.core.runtime.init_runtime)")
+    return _current
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    global _current
+    _current = runtime
+
+
+def load_domain_modules(settings: Settings) -> None:
+    """Import every domain's ORM models and jobs (so migrations and queues see them) and configured plugins."""
+    import modelyard
+
+    for info in pkgutil.iter_modules(modelyard.__path__):
+        if not info.ispkg:
+            continue
+        for leaf in ("models", "tasks"):
+            name = f"modelyard.{info.name}.{leaf}"
+            if importlib.util.find_spec(name) is not None:
+                importlib.import_module(name)
+    importlib.import_module("modelyard.core.jobs.tasks")
+    for name in settings.extra_modules:
+        importlib.import_module(name)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    from modelyard.core.cache import Cache
+    from modelyard.core.db import Database
+    from modelyard.core.events import EventBus
+    from modelyard.core.jobs.transport import JobQueue
+    from modelyard.core.metrics import Metrics
+    from modelyard.core.redis import make_redis
+    from modelyard.core.storage import make_storage
+
+    load_domain_modules(settings)
+    redis = make_redis(settings) if settings.redis_url else None
+    events = EventBus(redis=redis, prefix=settings.redis_key_prefix)
+    runtime = Runtime(
+        settings=settings,
+        db=Database(settings),
+        storage=make_storage(settings),
+        events=events,
+        cache=Cache(settings, redis=redis, events=events),
+        queue=JobQueue(settings),
+        metrics=Metrics(),
+        redis=redis,
+    )
+    runtime.metrics.attach(runtime)
+    return runtime
+
+
+def init_runtime(settings: Settings | None = None) -> Runtime:
+    """Build the runtime for this process and make it current."""
+    runtime = build_runtime(settings or Settings())
+    set_runtime(runtime)
+    runtime.events.start()
+    return runtime

@@ -1,0 +1,253 @@
+"""Settings: every knob of the platform, read from `MODELYARD_*` environment variables.
+
+Each field carries a description; the README's settings table and `modelyard config` are built from them.
+The embedded default (SQLite, local files, in-process jobs) needs no setting at all; setting
+`MODELYARD_DATABASE_URL`, `MODELYARD_REDIS_URL` and `MODELYARD_STORAGE_BACKEND=s3` scales out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret_key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore", frozen=True)
+
+    # --- where things live ---------------------------------------------------------------------------------
+    data_dir: Path = Field(
+        Path("./modelyard-data"),
+        description="Directory for the SQLite database, local files, the job queue file and the generated "
+        "secret key.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the database. Empty: a SQLite file in the data directory. "
+        "For PostgreSQL use `postgresql+psycopg://user:password@host:5432/modelyard`.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL (`redis://host:6379/0`). When set, jobs go through Redis to `modelyard worker` "
+        "processes, and the cache and live events are shared by every web process.",
+    )
+    redis_key_prefix: str = Field(
+        "modelyard",
+        description="Prefix of every Redis key and pub/sub channel, so several installations can share a Redis.",
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Absolute URL users reach the site at; used for links in e-mails, API download URLs and "
+        "signed file URLs.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key for signing sessions, tokens and file URLs. Empty: generated on first run and kept in "
+        "`<data_dir>/secret_key`. Every web process and worker of one installation must share it.",
+    )
+
+    # --- web ------------------------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address `modelyard serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `modelyard serve` listens on.")
+    web_processes: int = Field(
+        1, ge=1, le=64, description="Number of web processes `modelyard serve` starts (uvicorn workers)."
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-* headers are trusted.",
+    )
+    static_max_age_seconds: int = Field(
+        31_536_000,
+        ge=0,
+        description="Cache lifetime of versioned static files (`/static/...?v=hash`); unversioned requests get "
+        "five minutes.",
+    )
+
+    # --- storage --------------------------------------------------------------------------------------------
+    storage_backend: Literal["local", "s3"] = Field(
+        "local", description="Where files are kept: `local` (a directory) or `s3` (any S3-compatible bucket)."
+    )
+    storage_dir: Path | None = Field(
+        None, description="Directory of the local storage backend. Empty: `<data_dir>/files`."
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="Endpoint of the S3-compatible server (empty for AWS itself)."
+    )
+    s3_bucket: str = Field("modelyard", description="Bucket that holds every file.")
+    s3_region: str = Field("us-east-1", description="Region of the bucket.")
+    s3_access_key_id: str | None = Field(None, description="Access key id for the bucket.")
+    s3_secret_access_key: SecretStr | None = Field(None, description="Secret access key for the bucket.")
+    s3_create_bucket: bool = Field(
+        False, description="Create the bucket on start if it does not exist (handy for local S3 servers)."
+    )
+    signed_url_ttl_seconds: int = Field(
+        600, ge=10, le=7 * 24 * 3600, description="Lifetime of signed and presigned file URLs."
+    )
+
+    # --- database -------------------------------------------------------------------------------------------
+    db_pool_size: int = Field(10, ge=1, description="Connections each process keeps open to PostgreSQL.")
+    db_max_overflow: int = Field(20, ge=0, description="Extra PostgreSQL connections allowed under load.")
+    db_connect_timeout_seconds: int = Field(
+        3, ge=1, description="How long to wait for a database connection before answering 503."
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        5000, ge=0, description="How long a SQLite writer waits for the lock before failing."
+    )
+    migrate_on_start: bool = Field(True, description="Apply pending migrations when `modelyard serve` starts.")
+
+    # --- jobs -----------------------------------------------------------------------------------------------
+    jobs_in_process: bool | None = Field(
+        None,
+        description="Run job consumer threads inside `modelyard serve`. Empty: yes without Redis, no with "
+        "Redis (run `modelyard worker` processes instead).",
+    )
+    job_threads: int = Field(2, ge=1, le=64, description="Consumer threads per process that runs jobs.")
+    job_max_attempts: int = Field(
+        5, ge=1, description="Attempts before a failing job is moved to the dead-letter table."
+    )
+    job_backoff_seconds: float = Field(
+        2.0, ge=0, description="Delay before the first retry; each further retry doubles it."
+    )
+    job_backoff_max_seconds: float = Field(3600.0, ge=0, description="Longest delay between two retries.")
+    job_lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A running job's lease; a live worker renews it, and a job whose lease ran out (its "
+        "worker died) is run again.",
+    )
+    job_reaper_interval_seconds: float = Field(
+        10.0, gt=0, description="How often each job process looks for jobs whose worker died or were never sent."
+    )
+    job_retention_days: int = Field(14, ge=1, description="Days finished jobs are kept before being pruned.")
+
+    # --- cache ----------------------------------------------------------------------------------------------
+    cache_default_ttl_seconds: int = Field(300, ge=1, description="Lifetime of a cache entry when none is given.")
+    cache_local_max_entries: int = Field(
+        10_000, ge=0, description="Entries the in-process cache layer keeps (least recently used go first)."
+    )
+    cache_local_ttl_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="With Redis: longest time a process keeps its own copy of a cached value (invalidations "
+        "reach it sooner through pub/sub; this bounds staleness if a message is lost).",
+    )
+
+    # --- operations -----------------------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest level logged.")
+    log_format: Literal["json", "console"] = Field(
+        "json", description="`json`: one JSON object per line with the request id; `console`: readable text."
+    )
+    extra_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Python modules imported at start (comma-separated), e.g. plugins that declare jobs.",
+    )
+
+    @field_validator("extra_modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    # --- derived values -------------------------------------------------------------------------------------
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'modelyard.sqlite3').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def effective_storage_dir(self) -> Path:
+        return (self.storage_dir or self.data_dir / "files").resolve()
+
+    @property
+    def run_jobs_in_process(self) -> bool:
+        if self.jobs_in_process is not None:
+            return self.jobs_in_process
+        return self.redis_url is None
+
+    @cached_property
+    def secret(self) -> str:
+        """The signing key: configured, or generated once and kept in the data directory."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return load_or_create_secret(self.data_dir)
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    path = data_dir / SECRET_KEY_FILE
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: when two processes start at once, exactly one writes and the other reads its key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z0-9+.-]+://)(?P<user>[^:/@]*):(?P<password>[^@]*)@", re.I)
+MASK = "********"
+
+
+def mask_url(url: str) -> str:
+    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)
+
+
+def describe_settings(settings: Settings) -> list[tuple[str, str, str]]:
+    """(environment variable, effective value with secrets masked, description) for every field."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            shown = MASK
+        elif value is None:
+            shown = ""
+        elif isinstance(value, list):
+            shown = ",".join(value)
+        else:
+            shown = mask_url(str(value))
+        if name == "database_url" and value is None:
+            shown = f"(default) {settings.effective_database_url}"
+        if name == "secret_key" and value is None:
+            shown = f"(generated) {MASK} in {settings.data_dir / SECRET_KEY_FILE}"
+        rows.append((f"MODELYARD_{name.upper()}", shown, field.description or ""))
+    return rows
+
+
+def settings_markdown_table() -> str:
+    """The README's settings table: defaults and descriptions, straight from the fields."""
+    lines = ["| variable | default | what it does |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, Path):
+            default_text = str(default)
+        elif default is None or default == []:
+            default_text = ""
+        else:
+            default_text = str(default)
+        default_cell = f"`{default_text}`" if default_text else "—"
+        description = (field.description or "").replace("|", "\\|")
+        lines.append(f"| `MODELYARD_{name.upper()}` | {default_cell} | {description} |")
+    return "\n".join(lines)

@@ -1,0 +1,107 @@
+"""`/files/...`: the local backend's signed download and upload URLs (S3 serves its presigned URLs itself)."""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Annotated, BinaryIO, cast
+
+import anyio.from_thread
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.responses import FileResponse
+
+from modelyard.core.errors import Forbidden, NotFound
+from modelyard.core.storage.base import content_disposition
+from modelyard.core.storage.local import LocalStorage
+
+router = APIRouter()
+
+
+def _local_storage(request: Request) -> LocalStorage:
+    storage = request.app.state.runtime.storage
+    if not isinstance(storage, LocalStorage):
+        # With S3, file URLs point at the bucket; this path serves nothing.
+        raise NotFound("files are not served by this server")
+    return storage
+
+
+LocalStorageDep = Annotated[LocalStorage, Depends(_local_storage)]
+
+
+@router.api_route("/{key:path}", methods=["GET", "HEAD"])
+def download_file(key: str, request: Request, storage: LocalStorageDep) -> FileResponse:
+    """Download a file through a signed link made by the server (`expires`, `sig`, optional `filename`).
+
+    Answers 403 when the link was altered or has expired. Supports `Range` (206, or 416 past the end of the
+    file), `If-Range` and `HEAD`; with `filename` the file comes as an attachment of that name.
+    """
+    signed = storage.verify_signed_request(request.method, key, request.query_params)
+    file = storage.local_file(key)
+    headers = {
+        "ETag": f'"{file.object.etag}"',
+        "Cache-Control": f"private, max-age={max(0, signed.expires - int(time.time()))}",
+    }
+    if signed.filename:
+        headers["Content-Disposition"] = content_disposition(signed.filename)
+    media_type = mimetypes.guess_type(signed.filename or key)[0] or "application/octet-stream"
+    return FileResponse(file.path, headers=headers, media_type=media_type, stat_result=file.stat_result)
+
+
+@router.put("/{key:path}")
+async def upload_file(key: str, request: Request, storage: LocalStorageDep) -> JSONResponse:
+    """Upload a file, or one part of a multipart upload, through a signed link made by the server.
+
+    The body is the raw file content, streamed to storage. A link made for a content type requires that
+    `Content-Type`. Answers `{"key", "size", "etag"}` with the `ETag` header; 403 when the link was altered
+    or has expired.
+    """
+    signed = storage.verify_signed_request("PUT", key, request.query_params)
+    if signed.content_type is not None and request.headers.get("content-type") != signed.content_type:
+        raise Forbidden(f"this upload link requires Content-Type: {signed.content_type}")
+    body = _RequestBody(request.stream())
+    if signed.upload_id is not None and signed.part_number is not None:
+        etag = await anyio.to_thread.run_sync(
+            storage.upload_part, key, signed.upload_id, signed.part_number, cast(BinaryIO, body)
+        )
+    else:
+        save = partial(storage.save, key, cast(BinaryIO, body), content_type=signed.content_type)
+        etag = (await anyio.to_thread.run_sync(save)).etag
+    payload = {"key": key, "size": body.bytes_read, "etag": etag}
+    return JSONResponse(payload, headers={"ETag": f'"{etag}"'})
+
+
+class _RequestBody:
+    """A blocking `read()` over the request body for a worker thread, pulling chunks from the event loop.
+
+    Holds about one `read(size)` worth of bytes, so uploads of any size stream with constant memory.
+    """
+
+    def __init__(self, stream: AsyncIterator[bytes]) -> None:
+        self._stream = stream
+        self._buffer = bytearray()
+        self._finished = False
+        self.bytes_read = 0
+
+    async def _next_chunk(self) -> bytes | None:
+        try:
+            return await self._stream.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    def read(self, size: int | None = -1) -> bytes:
+        limit = -1 if size is None else size
+        while not self._finished and (limit < 0 or len(self._buffer) < limit):
+            chunk = anyio.from_thread.run(self._next_chunk)
+            if chunk is None:
+                self._finished = True
+            else:
+                self._buffer += chunk
+        count = len(self._buffer) if limit < 0 else limit
+        data = bytes(self._buffer[:count])
+        del self._buffer[:count]
+        self.bytes_read += len(data)
+        return data

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, inspect
+
+from modelyard import __version__
+from modelyard.cli import main
+from modelyard.core.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "modelyard", *args], cwd=ROOT, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, input=input, timeout=60,
+    )
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_migrate_creates_a_fresh_sqlite_database(tmp_path: Path) -> None:
+    env = {"MODELYARD_DATA_DIR": str(tmp_path), "MODELYARD_DATABASE_URL": ""}
+    result = run_cli("migrate", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "database at 0001_foundation" in result.stdout
+    tables = inspect(create_engine(f"sqlite:///{tmp_path / 'modelyard.sqlite3'}")).get_table_names()
+    assert {"user", "job", "job_dead_letter", "alembic_version"} <= set(tables)
+    assert run_cli("migrate", env=env).returncode == 0  # idempotent
+
+
+def test_config_prints_masked_settings(tmp_path: Path) -> None:
+    env = {"MODELYARD_DATA_DIR": str(tmp_path), "MODELYARD_S3_SECRET_ACCESS_KEY": "topsecret",
+           "MODELYARD_DATABASE_URL": "postgresql+psycopg://me:pw123@db/x"}
+    result = run_cli("config", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "topsecret" not in result.stdout and "pw123" not in result.stdout
+    assert "MODELYARD_S3_SECRET_ACCESS_KEY" in result.stdout
+
+
+def test_invalid_setting_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_cli("config", env={"MODELYARD_DATA_DIR": str(tmp_path), "MODELYARD_JOB_THREADS": "lots"})
+    assert result.returncode != 0
+    assert "invalid settings" in result.stderr and "job_threads" in result.stderr
+
+
+def test_createsuperuser_makes_an_admin_and_refuses_a_duplicate(runtime: Runtime) -> None:
+    from modelyard.accounts.models import Role
+    from modelyard.accounts.service import get_by_username
+
+    args = ["createsuperuser", "--username", "Root", "--email", "root@example.com", "--password", "correct horse"]
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    with runtime.db.session() as session:
+        assert get_by_username(session, "root").role == Role.admin
+    again = run_cli(*[a.replace("root@", "other@") for a in args])
+    assert again.returncode != 0 and "taken" in again.stderr
+
+
+@pytest.mark.parametrize("password", ["short"])
+def test_createsuperuser_refuses_a_weak_password(runtime: Runtime, password: str) -> None:
+    result = run_cli("createsuperuser", "--username", "x_admin", "--email", "x@example.com", "--password", password)
+    assert result.returncode != 0 and "at least" in result.stderr
+
+
+def test_jobs_dead_and_requeue(runtime: Runtime, tmp_path: Path) -> None:
+    from modelyard.core.jobs import Job, JobStatus, enqueue
+    from modelyard.core.jobs.runner import execute
+
+    flag = tmp_path / "flag"
+    flag.touch()
+    with runtime.db.transaction() as session:
+        job_id = enqueue(session, "tests.fails_while_flag", flag=str(flag), token="cli").id
+    for _ in range(2):
+        with runtime.db.transaction() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            job.run_after = job.created_at
+        execute(runtime, job_id)
+    listing = run_cli("jobs", "dead")
+    assert job_id in listing.stdout and "flag file" in listing.stdout
+    assert run_cli("jobs", "requeue", job_id).returncode == 0
+    with runtime.db.session() as session:
+        assert session.get(Job, job_id).status == JobStatus.pending  # type: ignore[union-attr]
+    second = run_cli("jobs", "requeue", job_id)
+    assert second.returncode == 1 and "only dead jobs" in second.stderr
