@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from modelyard import __version__
-from modelyard.core.logging import configure_logging
 from modelyard.core.http import RequestContextMiddleware, install_error_handlers
+from modelyard.core.logging import configure_logging
 from modelyard.core.runtime import Runtime, get_runtime, init_runtime, set_runtime
 from modelyard.core.settings import Settings
 
@@ -36,10 +36,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
             worker = JobWorker(runtime)
             worker.start()
-        log.info("modelyard started", extra={"version": __version__, "database": runtime.db.dialect,
-                                             "storage": runtime.storage.name,
-                                             "redis": runtime.redis is not None,
-                                             "jobs_in_process": worker is not None})
+        log.info(
+            "modelyard started",
+            extra={
+                "version": __version__,
+                "database": runtime.db.dialect,
+                "storage": runtime.storage.name,
+                "redis": runtime.redis is not None,
+                "jobs_in_process": worker is not None,
+            },
+        )
         try:
             yield
         finally:

@@ -19,7 +19,7 @@ from modelyard.core.settings import Settings, describe_settings, settings_markdo
 def _settings() -> Settings:
     try:
         return Settings()
-    except Exception as exc:  # noqa: BLE001 - pydantic's message is what the operator needs
+    except Exception as exc:
         raise click.ClickException(f"invalid settings: {exc}") from exc
 
 
@@ -194,8 +194,10 @@ def jobs_dead(limit: int, name: str | None) -> None:
         if not letters:
             click.echo("no dead jobs")
         for letter in letters:
-            click.echo(f"{letter.job_id}  {letter.failed_at:%Y-%m-%d %H:%M:%S}  {letter.name}  "
-                       f"attempts={letter.attempts}  {letter.error.splitlines()[0][:120]}")
+            click.echo(
+                f"{letter.job_id}  {letter.failed_at:%Y-%m-%d %H:%M:%S}  {letter.name}  "
+                f"attempts={letter.attempts}  {letter.error.splitlines()[0][:120]}"
+            )
     finally:
         runtime.close()
 

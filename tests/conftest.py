@@ -67,16 +67,18 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         cleanups.append(lambda: delete_redis_keys(REDIS_URL, f"{prefix}*", f"*{prefix}.jobs*"))
         s3 = start_s3_server(tmp_path_factory.mktemp("s3"))
         cleanups.append(s3.stop)
-        env.update({
-            "MODELYARD_DATABASE_URL": database.url,
-            "MODELYARD_REDIS_URL": REDIS_URL,
-            "MODELYARD_REDIS_KEY_PREFIX": prefix,
-            "MODELYARD_STORAGE_BACKEND": "s3",
-            "MODELYARD_S3_ENDPOINT_URL": s3.endpoint_url,
-            "MODELYARD_S3_BUCKET": s3.bucket,
-            "MODELYARD_S3_ACCESS_KEY_ID": s3.access_key,
-            "MODELYARD_S3_SECRET_ACCESS_KEY": s3.secret_key,
-        })
+        env.update(
+            {
+                "MODELYARD_DATABASE_URL": database.url,
+                "MODELYARD_REDIS_URL": REDIS_URL,
+                "MODELYARD_REDIS_KEY_PREFIX": prefix,
+                "MODELYARD_STORAGE_BACKEND": "s3",
+                "MODELYARD_S3_ENDPOINT_URL": s3.endpoint_url,
+                "MODELYARD_S3_BUCKET": s3.bucket,
+                "MODELYARD_S3_ACCESS_KEY_ID": s3.access_key,
+                "MODELYARD_S3_SECRET_ACCESS_KEY": s3.secret_key,
+            }
+        )
     previous = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     try:

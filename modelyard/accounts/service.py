@@ -29,8 +29,7 @@ def get_by_username(session: Session, username: str) -> User:
     return user
 
 
-def create_user(session: Session, *, username: str, email: str, password: str | None,
-                role: Role = Role.user) -> User:
+def create_user(session: Session, *, username: str, email: str, password: str | None, role: Role = Role.user) -> User:
     if not USERNAME_PATTERN.match(username):
         raise ValidationFailed(
             "Usernames are 3 to 39 characters: letters, digits, '_', '.', '-', not starting with '.' or '-'"

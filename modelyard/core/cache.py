@@ -79,14 +79,13 @@ class Cache:
         value = self._lookup(key)
         return default if value is _MISS else value
 
-    def get_or_set(self, key: str, loader: Callable[[], T], *, ttl: int | None = None,
-                   tags: Iterable[str] = ()) -> T:
+    def get_or_set(self, key: str, loader: Callable[[], T], *, ttl: int | None = None, tags: Iterable[str] = ()) -> T:
         """The cached value, or `loader()` stored under `tags` (JSON values only)."""
         tags = tuple(tags)
         versions = self._current_versions(tags)  # before loading: see the module docstring
         value = self._lookup(key)
         if value is not _MISS:
-            return value  # type: ignore[no-any-return]
+            return value
         loaded = loader()
         self._store(key, loaded, ttl, versions)
         return loaded

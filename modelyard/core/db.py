@@ -12,10 +12,10 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import DateTime, MetaData, create_engine, event, text
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import CursorResult, Dialect, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -127,9 +127,9 @@ class Database:
         return self.write_sessionmaker() if write else self.sessionmaker()
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A writing session that commits when the block ends and rolls back if it raises."""
-        with self.write_sessionmaker() as session:
+    def transaction(self, *, write: bool = True) -> Iterator[Session]:
+        """A session that commits when the block ends and rolls back if it raises."""
+        with self.session(write=write) as session:
             try:
                 yield session
                 session.commit()
@@ -143,6 +143,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched (Session.execute is typed as returning a plain Result)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 # --- after-commit hooks ---------------------------------------------------------------------------------------

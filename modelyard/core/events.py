@@ -118,7 +118,7 @@ class EventBus:
         for callback in listeners:
             try:
                 callback(event.channel, event.data)
-            except Exception:  # noqa: BLE001 - one broken listener must not starve the others
+            except Exception:
                 log.exception("event listener failed", extra={"channel": event.channel})
         for subscription in subscriptions:
             subscription.deliver(event)
@@ -141,9 +141,11 @@ class EventBus:
             self._thread = None
 
     def _listen_forever(self) -> None:
+        redis = self.redis
+        assert redis is not None
         delay = 0.2
         while not self._stop.is_set():
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = redis.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.psubscribe(self.pattern_prefix + "*")
                 self.connected.set()
@@ -152,7 +154,7 @@ class EventBus:
                     message = pubsub.get_message(timeout=1.0)
                     if message is not None:
                         self._handle(message)
-            except Exception:  # noqa: BLE001 - reconnect whatever broke the connection
+            except Exception:
                 self.connected.clear()
                 log.warning("event listener lost Redis; reconnecting", exc_info=True)
                 self._stop.wait(delay)

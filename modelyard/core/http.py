@@ -35,15 +35,9 @@ def runtime_of(request: Request) -> Runtime:
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request; the only place a request's work is committed (or rolled back, with the jobs,
     events and cache invalidations it queued)."""
-    session = runtime_of(request).db.session(write=request.method not in ("GET", "HEAD", "OPTIONS"))
-    try:
+    write = request.method not in ("GET", "HEAD", "OPTIONS")
+    with runtime_of(request).db.transaction(write=write) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # scope="function": commit before the response is sent, so a client never sees success for a failed commit.
@@ -94,8 +88,13 @@ class RequestContextMiddleware:
             self.metrics.observe_request(scope["method"], template, status, elapsed)
             access_log.info(
                 "request",
-                extra={"method": scope["method"], "path": scope["path"], "route": template, "status": status,
-                       "duration_ms": round(elapsed * 1000, 2)},
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
             )
             request_id_var.reset(token)
 
@@ -118,8 +117,9 @@ def _request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or request_id_var.get() or "")
 
 
-def error_response(request: Request, status: int, body: dict[str, Any],
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
     if wants_html(request):
         from modelyard.web.templating import render_error_page
 
@@ -144,8 +144,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     fields = [
-        {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
-        for error in exc.errors()
+        {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]} for error in exc.errors()
     ]
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
     body = {"error": "validation_error", "detail": f"Invalid request: {summary}", "fields": fields}
@@ -172,8 +171,11 @@ async def _redis_error(request: Request, exc: Exception) -> Response:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     request_id = _request_id(request)
     log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
-    body = {"error": "internal_error", "detail": "Something went wrong on our side; it has been logged.",
-            "request_id": request_id}
+    body = {
+        "error": "internal_error",
+        "detail": "Something went wrong on our side; it has been logged.",
+        "request_id": request_id,
+    }
     return error_response(request, 500, body)
 
 

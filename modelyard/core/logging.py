@@ -12,7 +12,10 @@ from typing import Any
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "request_id"}
+    "message",
+    "asctime",
+    "request_id",
+}
 
 _base_factory = logging.getLogRecordFactory()
 

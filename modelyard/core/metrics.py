@@ -24,19 +24,29 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "modelyard_http_requests", "HTTP requests answered", ["method", "route", "status"],
+            "modelyard_http_requests",
+            "HTTP requests answered",
+            ["method", "route", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "modelyard_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"],
-            buckets=LATENCY_BUCKETS, registry=self.registry,
+            "modelyard_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.job_runs = Counter(
-            "modelyard_job_runs", "Job attempts finished by this process", ["job", "outcome"],
+            "modelyard_job_runs",
+            "Job attempts finished by this process",
+            ["job", "outcome"],
             registry=self.registry,
         )
         self.job_duration = Histogram(
-            "modelyard_job_duration_seconds", "Time a job attempt ran", ["job"], registry=self.registry,
+            "modelyard_job_duration_seconds",
+            "Time a job attempt ran",
+            ["job"],
+            registry=self.registry,
         )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -72,15 +82,14 @@ class _RuntimeCollector(Collector):
                 for state, count in count_by_status(session).items():
                     jobs.add_metric([state], count)
             yield jobs
-        except Exception:  # noqa: BLE001 - a scrape during an outage reports what it can
+        except Exception:
             log.warning("metrics: could not count jobs", exc_info=True)
-        depth = GaugeMetricFamily("modelyard_job_queue_depth", "Job messages waiting in the transport",
-                                  labels=["kind"])
+        depth = GaugeMetricFamily("modelyard_job_queue_depth", "Job messages waiting in the transport", labels=["kind"])
         try:
             depth.add_metric(["ready"], self.runtime.queue.depth())
             depth.add_metric(["scheduled"], self.runtime.queue.scheduled())
             yield depth
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.warning("metrics: could not read the queue depth", exc_info=True)
         cache = self.runtime.cache
         hits = CounterMetricFamily("modelyard_cache_hits", "Cache hits by layer", labels=["layer"])

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from modelyard import __version__
+from modelyard.core.errors import AppError
 from modelyard.core.http import RuntimeDep
 from modelyard.core.runtime import Runtime
 
@@ -43,8 +44,10 @@ def check_dependencies(runtime: Runtime) -> dict[str, dict[str, Any]]:
 
 
 def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"{type(exc).__name__}: {text[:200]}"
+    # These endpoints are public: our own messages are safe to show, a driver's may name hosts and users.
+    if isinstance(exc, AppError):
+        return exc.detail
+    return f"{type(exc).__name__} (details in the server log)"
 
 
 @router.get("/readyz")

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 
 
 class Settings(BaseSettings):
@@ -26,8 +26,7 @@ class Settings(BaseSettings):
     # --- where things live ---------------------------------------------------------------------------------
     data_dir: Path = Field(
         Path("./modelyard-data"),
-        description="Directory for the SQLite database, local files, the job queue file and the generated "
-        "secret key.",
+        description="Directory for the SQLite database, local files, the job queue file and the generated secret key.",
     )
     database_url: str | None = Field(
         None,
@@ -124,7 +123,9 @@ class Settings(BaseSettings):
         "worker died) is run again.",
     )
     job_reaper_interval_seconds: float = Field(
-        10.0, gt=0, description="How often each job process looks for jobs whose worker died or were never sent."
+        10.0,
+        gt=0,
+        description="How often each job process looks for jobs whose worker died or were never sent.",
     )
     job_retention_days: int = Field(14, ge=1, description="Days finished jobs are kept before being pruned.")
 

@@ -88,8 +88,7 @@ def test_invalidation_reaches_another_process_local_layer(runtime: Runtime, sett
         bus.start()
         assert bus.connected.wait(5)
         buses.append(bus)
-        caches.append(Cache(settings.model_copy(update={"cache_local_ttl_seconds": 60}), redis=redis,
-                            events=bus))
+        caches.append(Cache(settings.model_copy(update={"cache_local_ttl_seconds": 60}), redis=redis, events=bus))
     a, b = caches
     a.set("profile:1", {"name": "old"}, tags=["user:1"])
     assert a.get("profile:1") == {"name": "old"}

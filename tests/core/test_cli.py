@@ -16,10 +16,17 @@ from modelyard.core.runtime import Runtime
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "modelyard", *args], cwd=ROOT, env={**os.environ, **(env or {})},
-        capture_output=True, text=True, input=input, timeout=60,
+        [sys.executable, "-m", "modelyard", *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=60,
     )
 
 
@@ -39,8 +46,11 @@ def test_migrate_creates_a_fresh_sqlite_database(tmp_path: Path) -> None:
 
 
 def test_config_prints_masked_settings(tmp_path: Path) -> None:
-    env = {"MODELYARD_DATA_DIR": str(tmp_path), "MODELYARD_S3_SECRET_ACCESS_KEY": "topsecret",
-           "MODELYARD_DATABASE_URL": "postgresql+psycopg://me:pw123@db/x"}
+    env = {
+        "MODELYARD_DATA_DIR": str(tmp_path),
+        "MODELYARD_S3_SECRET_ACCESS_KEY": "topsecret",
+        "MODELYARD_DATABASE_URL": "postgresql+psycopg://me:pw123@db/x",
+    }
     result = run_cli("config", env=env)
     assert result.returncode == 0, result.stderr
     assert "topsecret" not in result.stdout and "pw123" not in result.stdout
@@ -57,7 +67,15 @@ def test_createsuperuser_makes_an_admin_and_refuses_a_duplicate(runtime: Runtime
     from modelyard.accounts.models import Role
     from modelyard.accounts.service import get_by_username
 
-    args = ["createsuperuser", "--username", "Root", "--email", "root@example.com", "--password", "correct horse"]
+    args = [
+        "createsuperuser",
+        "--username",
+        "Root",
+        "--email",
+        "root@example.com",
+        "--password",
+        "correct horse",
+    ]
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     with runtime.db.session() as session:

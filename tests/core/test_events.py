@@ -30,9 +30,7 @@ def test_listener_receives_published_event(runtime: Runtime) -> None:
 def test_async_subscription_gets_events_from_another_thread(runtime: Runtime) -> None:
     async def scenario() -> dict:  # type: ignore[type-arg]
         with runtime.events.subscribe("generation.user.1") as subscription:
-            threading.Thread(
-                target=runtime.events.publish, args=("generation.user.1", {"progress": 50})
-            ).start()
+            threading.Thread(target=runtime.events.publish, args=("generation.user.1", {"progress": 50})).start()
             event = await subscription.get(timeout=5)
             assert event is not None
             return event.data

@@ -3,7 +3,6 @@ lands exactly once."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,10 +32,11 @@ def _enqueue_slow_job(runtime: Runtime, token: str, marker_dir: Path) -> str:
         return enqueue(session, "tests.record_effect", token=token, sleep=60, marker_dir=str(marker_dir)).id
 
 
-
 @pytest.mark.timeout(90)
 def test_worker_killed_mid_job_reruns_it_once(
-    runtime: Runtime, tmp_path: Path, processes: list  # type: ignore[type-arg]
+    runtime: Runtime,
+    tmp_path: Path,
+    processes: list,  # type: ignore[type-arg]
 ) -> None:
     markers = tmp_path / "markers"
     job_id = _enqueue_slow_job(runtime, "killed-worker", markers)
@@ -58,7 +58,9 @@ def test_worker_killed_mid_job_reruns_it_once(
 
 @pytest.mark.timeout(120)
 def test_serve_killed_mid_job_reruns_it_once_after_restart(
-    runtime: Runtime, tmp_path: Path, processes: list  # type: ignore[type-arg]
+    runtime: Runtime,
+    tmp_path: Path,
+    processes: list,  # type: ignore[type-arg]
 ) -> None:
     port = free_port()
     env = {**CRASH_ENV, "MODELYARD_JOBS_IN_PROCESS": "true", "MODELYARD_JOB_THREADS": "1"}

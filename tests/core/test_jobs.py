@@ -126,8 +126,7 @@ class TestRunning:
         self, runtime: Runtime, worker: JobWorker, tmp_path: Path
     ) -> None:
         with runtime.db.transaction() as session:
-            job_id = enqueue(session, "tests.record_effect", token="flaky", marker_dir=str(tmp_path),
-                             fail_times=2).id
+            job_id = enqueue(session, "tests.record_effect", token="flaky", marker_dir=str(tmp_path), fail_times=2).id
         wait_for(lambda: job_row(runtime, job_id).status == JobStatus.succeeded, timeout=30)
         calls = [float((tmp_path / f"call-{n}").read_text()) for n in (1, 2, 3)]
         assert job_row(runtime, job_id).attempts == 3
@@ -161,9 +160,7 @@ class TestRunning:
 
 
 class TestDeadLetters:
-    def test_exhausted_job_lands_in_dead_letters_and_requeue_runs_it(
-        self, runtime: Runtime, tmp_path: Path
-    ) -> None:
+    def test_exhausted_job_lands_in_dead_letters_and_requeue_runs_it(self, runtime: Runtime, tmp_path: Path) -> None:
         flag = tmp_path / "fail"
         flag.touch()
         with runtime.db.transaction() as session:

@@ -12,8 +12,11 @@ def test_migrations_match_the_models(runtime: Runtime) -> None:
     """Run on both databases: a model change without its migration fails here."""
     with runtime.db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        differences = [d for d in compare_metadata(context, Base.metadata)
-                       if not (d[0] == "remove_table" and d[1].name == "test_job_effect")]
+        differences = [
+            d
+            for d in compare_metadata(context, Base.metadata)
+            if not (d[0] == "remove_table" and d[1].name == "test_job_effect")
+        ]
     assert differences == []
 
 

@@ -45,7 +45,8 @@ def test_metrics_count_requests_by_route_template(client: TestClient, runtime: R
     client.get("/api/users/nobody-2")
     text = client.get("/metrics").text
     line = next(
-        line for line in text.splitlines()
+        line
+        for line in text.splitlines()
         if line.startswith("modelyard_http_requests_total{") and 'route="/api/users/{username}"' in line
     )
     assert 'status="404"' in line and line.endswith(" 2.0")

@@ -34,10 +34,12 @@ def proxied(runtime: Runtime, settings: Settings, proxies: dict[str, TcpProxy]) 
     from modelyard.app import create_app
 
     assert settings.database_url and settings.redis_url
-    proxied_settings = settings.model_copy(update={
-        "database_url": settings.database_url.replace(":5432/", f":{proxies['database'].port}/"),
-        "redis_url": settings.redis_url.replace(":6379/", f":{proxies['redis'].port}/"),
-    })
+    proxied_settings = settings.model_copy(
+        update={
+            "database_url": settings.database_url.replace(":5432/", f":{proxies['database'].port}/"),
+            "redis_url": settings.redis_url.replace(":6379/", f":{proxies['redis'].port}/"),
+        }
+    )
     other = build_runtime(proxied_settings)
     app = create_app(runtime=other)
     router = APIRouter()

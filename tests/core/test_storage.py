@@ -251,8 +251,7 @@ def test_multipart_upload_joins_parts_in_order(storage: Storage, http: httpx.Cli
     upload_id = storage.create_multipart(key)
     sizes = {1: 5 * MIB, 2: 5 * MIB, 3: 5 * MIB, 4: 1234}
     etags = {
-        number: storage.upload_part(key, upload_id, number, part_bytes(number, sizes[number]))
-        for number in (4, 1, 2)
+        number: storage.upload_part(key, upload_id, number, part_bytes(number, sizes[number])) for number in (4, 1, 2)
     }
     response = http.put(
         storage.part_upload_url(key, upload_id, 3),

@@ -37,8 +37,9 @@ def _count_call(marker_dir: str | None) -> int:
 
 
 @job("tests.record_effect")
-def record_effect(session: Session, *, token: str, sleep: float = 0, marker_dir: str | None = None,
-                  fail_times: int = 0) -> None:
+def record_effect(
+    session: Session, *, token: str, sleep: float = 0, marker_dir: str | None = None, fail_times: int = 0
+) -> None:
     """Writes one row; may sleep (to be killed mid-run) or fail its first `fail_times` calls."""
     calls = _count_call(marker_dir)
     if calls and calls <= fail_times:

@@ -1,9 +1,9 @@
 """Background jobs: declare with `@job` / `@periodic`, enqueue inside a transaction, sent after commit.
 
-    @job("catalog.reindex_model", priority=Priority.LOW)
-    def reindex_model(session, *, model_id: int) -> None: ...
+@job("catalog.reindex_model", priority=Priority.LOW)
+def reindex_model(session, *, model_id: int) -> None: ...
 
-    reindex_model.enqueue(session, model_id=7)   # dropped if the transaction rolls back
+reindex_model.enqueue(session, model_id=7)   # dropped if the transaction rolls back
 """
 
 from modelyard.core.jobs.models import DeadLetter, Job, JobStatus

@@ -13,7 +13,7 @@ from modelyard.core.runtime import Runtime
 log = logging.getLogger("modelyard.jobs")
 
 
-class _ThreadedConsumer(Consumer):  # type: ignore[misc]
+class _ThreadedConsumer(Consumer):
     def _set_signal_handlers(self) -> None:
         # Signals belong to the process's main thread (uvicorn or `modelyard worker`), which stops us.
         pass
@@ -38,8 +38,10 @@ class JobWorker:
     def start(self) -> None:
         self.consumer.start()
         self._reaper.start()
-        log.info("job worker started", extra={"threads": self.consumer.workers,
-                                              "transport": type(self.runtime.queue.huey).__name__})
+        log.info(
+            "job worker started",
+            extra={"threads": self.consumer.workers, "transport": type(self.runtime.queue.huey).__name__},
+        )
 
     def stop(self, *, graceful: bool = True) -> None:
         self._stop.set()
@@ -53,5 +55,5 @@ class JobWorker:
         while not self._stop.wait(interval):
             try:
                 reap(self.runtime)
-            except Exception:  # noqa: BLE001 - the reaper must outlive a database outage
+            except Exception:
                 log.warning("reaper pass failed", exc_info=True)

@@ -20,7 +20,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from modelyard.core.db import utcnow
+from modelyard.core.db import affected_rows, utcnow
 from modelyard.core.jobs import service
 from modelyard.core.jobs.models import Job, JobStatus
 from modelyard.core.jobs.registry import REGISTRY
@@ -53,19 +53,28 @@ def execute(runtime: Runtime, job_id: str) -> None:
                     .where(Job.id == job_id, Job.status == JobStatus.running, Job.attempts == attempt)
                     .values(status=JobStatus.succeeded, finished_at=utcnow(), locked_until=None, last_error=None)
                 )
-                if finished.rowcount != 1:
+                if affected_rows(finished) != 1:
                     session.rollback()
-                    log.warning("job lost its lease before finishing; its work was rolled back",
-                                extra={"job_id": job_id, "job": name, "attempt": attempt})
+                    log.warning(
+                        "job lost its lease before finishing; its work was rolled back",
+                        extra={"job_id": job_id, "job": name, "attempt": attempt},
+                    )
                     return
                 session.commit()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of the job itself is retried or dead-lettered
             outcome = _fail(runtime, job_id, attempt, exc)
             runtime.metrics.job_finished(name, outcome, time.perf_counter() - started)
             return
     runtime.metrics.job_finished(name, "succeeded", time.perf_counter() - started)
-    log.info("job succeeded", extra={"job_id": job_id, "job": name, "attempt": attempt,
-                                     "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+    log.info(
+        "job succeeded",
+        extra={
+            "job_id": job_id,
+            "job": name,
+            "attempt": attempt,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        },
+    )
 
 
 def _claim(runtime: Runtime, job_id: str) -> int | None:
@@ -81,7 +90,7 @@ def _claim(runtime: Runtime, job_id: str) -> int | None:
                 locked_until=now + timedelta(seconds=runtime.settings.job_lease_seconds),
             )
         )
-        if claimed.rowcount != 1:
+        if affected_rows(claimed) != 1:
             return None
         return session.scalar(select(Job.attempts).where(Job.id == job_id))
 
@@ -95,8 +104,12 @@ def _fail(runtime: Runtime, job_id: str, attempt: int, exc: Exception) -> str:
         service.record_failure(session, job, error=f"{type(exc).__name__}: {exc}", traceback=trace)
         outcome = "dead" if job.status == JobStatus.dead else "retry"
     level = logging.ERROR if outcome == "dead" else logging.WARNING
-    log.log(level, "job failed", exc_info=exc,
-            extra={"job_id": job_id, "job": job.name, "attempt": attempt, "outcome": outcome})
+    log.log(
+        level,
+        "job failed",
+        exc_info=exc,
+        extra={"job_id": job_id, "job": job.name, "attempt": attempt, "outcome": outcome},
+    )
     return outcome
 
 
@@ -125,8 +138,11 @@ class LeaseKeeper:
                 with self.runtime.db.transaction() as session:
                     session.execute(
                         update(Job)
-                        .where(Job.id == self.job_id, Job.status == JobStatus.running,
-                               Job.attempts == self.attempt)
+                        .where(
+                            Job.id == self.job_id,
+                            Job.status == JobStatus.running,
+                            Job.attempts == self.attempt,
+                        )
                         .values(locked_until=utcnow() + timedelta(seconds=lease))
                     )
             except SQLAlchemyError:
@@ -150,8 +166,7 @@ def reap(runtime: Runtime, *, limit: int = 500) -> int:
         )
         for job in expired:
             # A dead worker is not the job's fault: retry at once rather than after a backoff.
-            service.record_failure(session, job, error="worker lost: lease expired", traceback=None,
-                                   retry_delay=0)
+            service.record_failure(session, job, error="worker lost: lease expired", traceback=None, retry_delay=0)
         unsent = list(
             session.scalars(
                 select(Job)

@@ -82,9 +82,8 @@ def send_after_commit(session: Session, job_id: str, *, priority: int, delay: fl
         runtime = get_runtime()
         try:
             runtime.queue.send(job_id, priority=priority, delay=delay)
-        except Exception:  # noqa: BLE001 - any transport failure is recovered the same way
-            log.warning("could not send a job to the queue; the reaper will", exc_info=True,
-                        extra={"job_id": job_id})
+        except Exception:
+            log.warning("could not send a job to the queue; the reaper will", exc_info=True, extra={"job_id": job_id})
             _mark_unsent(runtime, job_id)
 
     on_commit(session, send)
@@ -99,7 +98,7 @@ def _mark_unsent(runtime: Runtime, job_id: str) -> None:
 
 
 def backoff_seconds(attempt: int) -> float:
-    """Exponential backoff with jitter: base × 2^(attempt−1), capped, ±20 % so retries of many jobs spread."""
+    """Exponential backoff with jitter: base * 2^(attempt - 1), capped, ±20 % so retries of many jobs spread."""
     settings = get_runtime().settings
     base = settings.job_backoff_seconds * (2 ** max(attempt - 1, 0))
     capped = min(base, settings.job_backoff_max_seconds)
@@ -173,9 +172,7 @@ def count_by_status(session: Session) -> dict[str, int]:
 def prune_finished(session: Session, *, older_than: datetime) -> int:
     """Delete succeeded jobs finished before `older_than` (dead ones stay until handled)."""
     old = session.scalars(
-        select(Job.id)
-        .where(Job.status == JobStatus.succeeded, Job.finished_at < older_than)
-        .limit(10_000)
+        select(Job.id).where(Job.status == JobStatus.succeeded, Job.finished_at < older_than).limit(10_000)
     ).all()
     if old:
         session.execute(delete(Job).where(Job.id.in_(old)))

@@ -169,9 +169,7 @@ class Storage(ABC):
         """Store one part (1..10000; re-uploading a number replaces it); returns its ETag."""
 
     @abstractmethod
-    def part_upload_url(
-        self, key: str, upload_id: str, part_number: int, *, expires_in: int | None = None
-    ) -> str:
+    def part_upload_url(self, key: str, upload_id: str, part_number: int, *, expires_in: int | None = None) -> str:
         """A short-lived PUT URL for one part; the response carries the part's ETag."""
 
     @abstractmethod

@@ -155,9 +155,7 @@ class LocalStorage(Storage):
         request = SignedRequest("PUT", validate_key(key), self._expiry(expires_in), content_type=content_type)
         return self._signed_url(request)
 
-    def part_upload_url(
-        self, key: str, upload_id: str, part_number: int, *, expires_in: int | None = None
-    ) -> str:
+    def part_upload_url(self, key: str, upload_id: str, part_number: int, *, expires_in: int | None = None) -> str:
         self._upload_dir(key, upload_id)
         request = SignedRequest(
             "PUT",

@@ -142,9 +142,7 @@ class S3Storage(Storage):
             params["ContentType"] = content_type
         return self._presign("put_object", params, expires_in)
 
-    def part_upload_url(
-        self, key: str, upload_id: str, part_number: int, *, expires_in: int | None = None
-    ) -> str:
+    def part_upload_url(self, key: str, upload_id: str, part_number: int, *, expires_in: int | None = None) -> str:
         params = {
             "Bucket": self.bucket,
             "Key": validate_key(key),
@@ -189,8 +187,7 @@ class S3Storage(Storage):
         validate_key(key)
         _check_upload_id(upload_id)
         listed = [
-            {"PartNumber": number, "ETag": f'"{normalize_etag(etag)}"'}
-            for number, etag in validate_parts_list(parts)
+            {"PartNumber": number, "ETag": f'"{normalize_etag(etag)}"'} for number, etag in validate_parts_list(parts)
         ]
         with self._translate_errors(key):
             self._client.complete_multipart_upload(
@@ -221,9 +218,7 @@ class S3Storage(Storage):
         if self._bucket_exists():
             return
         location = (
-            {}
-            if self._region == "us-east-1"
-            else {"CreateBucketConfiguration": {"LocationConstraint": self._region}}
+            {} if self._region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": self._region}}
         )
         # Another process may create it at the same moment; check() reports a bucket we cannot use.
         with suppress(Conflict), self._translate_errors(self.bucket):
