@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         version=__version__,
         description="A self-hostable platform for AI image models.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by modelyard.web.pages with Swagger UI from our own static files
         redoc_url=None,
     )
     app.state.runtime = runtime

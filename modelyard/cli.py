@@ -56,6 +56,10 @@ def serve(host: str | None, port: int | None, processes: int | None) -> None:
         from modelyard.core.migrate import upgrade
 
         upgrade(settings)
+    if settings.web_processes > 1:
+        from modelyard.core.metrics import prepare_multiprocess_metrics
+
+        prepare_multiprocess_metrics(settings.data_dir / "metrics")
     click.echo(f"Modelyard {__version__} on http://{settings.host}:{settings.port}", err=True)
     uvicorn.run(
         "modelyard.app:create_app",

@@ -19,7 +19,7 @@ from sqlalchemy.engine import CursorResult, Dialect, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from modelyard.core.settings import Settings
+from modelyard.core.settings import Settings, ensure_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 def make_engine(settings: Settings) -> Engine:
     url = settings.effective_database_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_data_dir(settings.data_dir)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout_ms / 1000},

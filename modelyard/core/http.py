@@ -83,8 +83,7 @@ class RequestContextMiddleware:
             await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
+            template = _route_label(scope)
             self.metrics.observe_request(scope["method"], template, status, elapsed)
             access_log.info(
                 "request",
@@ -97,6 +96,19 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+def _route_label(scope: Scope) -> str:
+    """The route template a request matched, so metrics have one series per route, not per URL."""
+    route = scope.get("route")  # set by FastAPI's APIRoute
+    if route is not None:
+        return str(getattr(route, "path_format", None) or route.path)
+    mounted = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
+    if mounted:  # a Mount (/static)
+        return f"{mounted}/{{path}}"
+    if "endpoint" in scope:  # a plain Starlette Route (/docs, /openapi.json): a fixed path unless it has params
+        return "other" if scope.get("path_params") else str(scope["path"])
+    return "unmatched"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

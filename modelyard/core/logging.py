@@ -15,6 +15,7 @@ _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
     "request_id",
+    "color_message",  # uvicorn's ANSI-coloured copy of the message
 }
 
 _base_factory = logging.getLogRecordFactory()
@@ -70,4 +71,5 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     for name in ("uvicorn", "uvicorn.error", "huey", "huey.consumer"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     logging.getLogger("huey").setLevel(max(logging.getLevelName(level), logging.WARNING))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -17,11 +20,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class Metrics:
     def __init__(self) -> None:
+        self._runtime_collector: _RuntimeCollector | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "modelyard_http_requests",
@@ -58,10 +63,29 @@ class Metrics:
         self.job_duration.labels(job).observe(seconds)
 
     def attach(self, runtime: Runtime) -> None:
-        self.registry.register(_RuntimeCollector(runtime))
+        self._runtime_collector = _RuntimeCollector(runtime)
+        self.registry.register(self._runtime_collector)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if not os.environ.get(MULTIPROCESS_ENV):
+            return generate_latest(self.registry)
+        # Several web processes (`serve --processes N`): every process writes its samples to files in the shared
+        # directory, and whichever process is scraped sums them all.
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        if self._runtime_collector is not None:
+            registry.register(self._runtime_collector)
+        return generate_latest(registry)
+
+
+def prepare_multiprocess_metrics(directory: Path) -> None:
+    """Called by `modelyard serve` before it starts several web processes (they inherit the variable)."""
+    if directory.exists():
+        shutil.rmtree(directory)  # samples of a previous run's processes must not be added to this run's
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROCESS_ENV] = str(directory)
 
 
 class _RuntimeCollector(Collector):

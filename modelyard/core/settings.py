@@ -192,11 +192,17 @@ class Settings(BaseSettings):
         return load_or_create_secret(self.data_dir)
 
 
+def ensure_data_dir(data_dir: Path) -> Path:
+    """Create the data directory readable by its owner only: it holds the database, files and the secret key."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return data_dir
+
+
 def load_or_create_secret(data_dir: Path) -> str:
     path = data_dir / SECRET_KEY_FILE
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(data_dir)
     key = secrets.token_urlsafe(48)
     # O_EXCL: when two processes start at once, exactly one writes and the other reads its key.
     try:

@@ -111,3 +111,29 @@ def test_jobs_dead_and_requeue(runtime: Runtime, tmp_path: Path) -> None:
         assert session.get(Job, job_id).status == JobStatus.pending  # type: ignore[union-attr]
     second = run_cli("jobs", "requeue", job_id)
     assert second.returncode == 1 and "only dead jobs" in second.stderr
+
+
+@pytest.mark.scaled_only
+def test_machines_migrating_at_once_take_turns() -> None:
+    """Several `modelyard serve` starting together against one PostgreSQL: an advisory lock serialises them."""
+    from tests.support.services import PostgresDatabase
+
+    database = PostgresDatabase.create()
+    try:
+        env = {**os.environ, "MODELYARD_DATABASE_URL": database.url}
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "modelyard", "migrate"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        outputs = [run.communicate(timeout=120) for run in runs]
+        assert [run.returncode for run in runs] == [0, 0, 0], outputs
+        assert all("database at 0001_foundation" in out for out, _ in outputs)
+    finally:
+        database.drop()

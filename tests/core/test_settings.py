@@ -84,3 +84,9 @@ def test_readme_settings_table_is_current() -> None:
     assert readme[start:end].strip() == settings_markdown_table().strip(), (
         "README settings table is stale: regenerate it with `modelyard config --markdown`"
     )
+
+
+def test_data_directory_is_private_to_its_owner(tmp_path: Path) -> None:
+    data_dir = tmp_path / "fresh"
+    _ = Settings(data_dir=data_dir).secret
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -272,3 +273,22 @@ def test_vendored_htmx_is_version_2() -> None:
     static = Path(templating.STATIC_DIR)
     assert (static / "js" / "htmx.LICENSE.txt").read_text().startswith("htmx 2.")
     assert 'version:"2.' in (static / "js" / "htmx.min.js").read_text()
+
+
+def test_api_docs_load_swagger_ui_from_this_server(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn.jsdelivr.net" not in page.text
+    assets = re.findall(r'"(/static/vendor/swagger-ui/[^"]+)"', page.text)
+    assert len(assets) == 2
+    for url in assets:
+        assert client.get(url).status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"] == "Modelyard"
+
+
+def test_metrics_label_docs_and_static_by_route_not_unmatched(client: TestClient) -> None:
+    client.get("/openapi.json")
+    client.get("/static/css/app.css")
+    text = client.get("/metrics").text
+    assert 'route="/openapi.json",status="200"' in text
+    assert 'route="/static/{path}",status="200"' in text

@@ -14,7 +14,7 @@ from huey.api import Huey, TaskWrapper
 
 from modelyard.core.db import utcnow
 from modelyard.core.jobs.registry import PERIODIC, parse_cron
-from modelyard.core.settings import Settings
+from modelyard.core.settings import Settings, ensure_data_dir
 
 log = logging.getLogger("modelyard.jobs")
 
@@ -73,5 +73,5 @@ def make_huey(settings: Settings) -> Huey:
     name = f"{settings.redis_key_prefix}.jobs"
     if settings.redis_url:
         return PriorityRedisHuey(name, url=settings.redis_url, results=False, utc=True)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(settings.data_dir)
     return SqliteHuey(name, filename=str(settings.data_dir / "jobs.sqlite3"), results=False, utc=True)
