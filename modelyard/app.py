@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from modelyard import __version__
+from modelyard.core.csrf import CsrfMiddleware
 from modelyard.core.http import RequestContextMiddleware, install_error_handlers
 from modelyard.core.logging import configure_logging
 from modelyard.core.runtime import Runtime, get_runtime, init_runtime, set_runtime
+from modelyard.core.security_headers import install_security
 from modelyard.core.settings import Settings
 
 log = logging.getLogger("modelyard")
@@ -20,6 +22,7 @@ log = logging.getLogger("modelyard")
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     """Build the app. With no arguments it reads settings from the environment (this is what uvicorn's
     `--factory modelyard.app:create_app` calls in each web process)."""
+    owns_runtime = runtime is None
     if runtime is None:
         settings = settings or Settings()
         configure_logging(settings.log_level, settings.log_format)
@@ -51,7 +54,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         finally:
             if worker is not None:
                 worker.stop(graceful=True)
-            runtime.events.stop()
+            if owns_runtime:  # a runtime handed in (tests, embedding) belongs to whoever made it
+                runtime.close()
 
     app = FastAPI(
         title="Modelyard",
@@ -64,19 +68,30 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.runtime = runtime
     install_error_handlers(app)
     _include_routes(app)
+    # Outermost first: security headers, request id + metrics + logs, per-IP rate limit, CSRF, the app.
+    app.add_middleware(CsrfMiddleware, runtime=runtime)
     app.add_middleware(RequestContextMiddleware, runtime=runtime)
+    install_security(app, runtime)
     return app
 
 
 def _include_routes(app: FastAPI) -> None:
-    from modelyard.accounts.routes import router as users_router
+    from modelyard.accounts.admin_routes import router as admin_router
+    from modelyard.accounts.oauth_routes import router as oauth_router
+    from modelyard.accounts.pages import mount_account_pages
+    from modelyard.accounts.routes import router as accounts_router
     from modelyard.core.ops import router as ops_router
     from modelyard.core.storage.routes import router as files_router
+    from modelyard.flags import include_flags
     from modelyard.web.pages import mount_web
 
     app.include_router(ops_router)
-    app.include_router(users_router)
+    app.include_router(accounts_router)
+    app.include_router(admin_router)
+    app.include_router(oauth_router)
     app.include_router(files_router, prefix="/files", include_in_schema=False)
+    mount_account_pages(app)
+    include_flags(app)
     mount_web(app)
 
 

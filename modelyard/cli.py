@@ -141,13 +141,80 @@ def createsuperuser(username: str, email: str, password: str | None) -> None:
     runtime = _runtime(_settings())
     try:
         with runtime.db.transaction() as session:
-            user = create_user(session, username=username, email=email, password=password, role=Role.admin)
-            user_id = user.id
+            created = create_user(
+                session, username=username, email=email, password=password, role=Role.admin, email_verified=True
+            )
+            user_id = created.id
     except AppError as exc:
         raise click.ClickException(exc.detail) from exc
     finally:
         runtime.close()
     click.echo(f"created administrator {username} (id {user_id})")
+
+
+@main.group()
+def user() -> None:
+    """Manage user accounts."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--email", required=True, help="Their e-mail address (taken as verified).")
+@click.option("--password", help="Their password (asked for when missing).")
+@click.option("--role", type=click.Choice(["user", "moderator", "admin"]), default="user", show_default=True)
+def user_create(username: str, email: str, password: str | None, role: str) -> None:
+    """Create an account, e.g. for scripts and operators."""
+    from modelyard.accounts.models import Role
+    from modelyard.accounts.service import create_user
+    from modelyard.core.errors import AppError
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    runtime = _runtime(_settings())
+    try:
+        with runtime.db.transaction() as session:
+            created = create_user(
+                session, username=username, email=email, password=password, role=Role(role), email_verified=True
+            )
+            user_id = created.id
+    except AppError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        runtime.close()
+    click.echo(f"created {role} {username} (id {user_id})", err=True)
+
+
+@main.group()
+def apikey() -> None:
+    """Manage API keys."""
+
+
+@apikey.command("create")
+@click.argument("username")
+@click.option("--name", "label", required=True, help="What the key is for.")
+@click.option("--scopes", default="Full", show_default=True, help="Comma-separated scope names, or Full.")
+@click.option("--expires", "days", type=int, help="Days until the key expires (default: never).")
+def apikey_create(username: str, label: str, scopes: str, days: int | None) -> None:
+    """Create an API key for USERNAME and print it alone on standard output (it is not shown again)."""
+    from modelyard.accounts.apikeys import create_key
+    from modelyard.accounts.scopes import TokenScope
+    from modelyard.accounts.service import get_by_username
+    from modelyard.core.errors import AppError
+
+    try:
+        scope = TokenScope.parse(scopes)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scopes") from exc
+    runtime = _runtime(_settings())
+    try:
+        with runtime.db.transaction() as session:
+            owner = get_by_username(session, username)
+            created = create_key(session, owner, name=label, scopes=scope, expires_in_days=days)
+    except AppError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        runtime.close()
+    click.echo(created.key)
 
 
 @main.command()

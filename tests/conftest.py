@@ -54,6 +54,11 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         "MODELYARD_JOB_REAPER_INTERVAL_SECONDS": "0.5",
         "MODELYARD_PUBLIC_BASE_URL": "http://testserver",
         "MODELYARD_EXTRA_MODULES": "tests.support.jobs_fixture",
+        # The suite logs in hundreds of times from one address; the limit tests set their own, lower limits.
+        "MODELYARD_RATE_LIMIT_IP_PER_MINUTE": "1000000",
+        "MODELYARD_RATE_LIMIT_USER_PER_MINUTE": "1000000",
+        "MODELYARD_RATE_LIMIT_API_KEY_PER_MINUTE": "1000000",
+        "MODELYARD_LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "1000000",
     }
     cleanups = []
     if SCALED:
@@ -126,6 +131,9 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
             session.execute(delete(table))
     runtime.queue.huey.flush()
     runtime.cache.local.entries.clear()
+    from modelyard.core.ratelimit import rate_limiter
+
+    rate_limiter(runtime).clear()
 
 
 @pytest.fixture(scope="session")

@@ -139,6 +139,7 @@ class EventBus:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self.connected.clear()
 
     def _listen_forever(self) -> None:
         redis = self.redis
@@ -151,7 +152,7 @@ class EventBus:
                 self.connected.set()
                 delay = 0.2
                 while not self._stop.is_set():
-                    message = pubsub.get_message(timeout=1.0)
+                    message = pubsub.get_message(timeout=0.2)
                     if message is not None:
                         self._handle(message)
             except Exception:

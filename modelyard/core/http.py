@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,6 +37,7 @@ def get_session(request: Request) -> Iterator[Session]:
     events and cache invalidations it queued)."""
     write = request.method not in ("GET", "HEAD", "OPTIONS")
     with runtime_of(request).db.transaction(write=write) as session:
+        session.info["writes"] = write
         yield session
 
 
@@ -69,7 +70,9 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                headers = message.setdefault("headers", [])
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend((b"set-cookie", cookie) for cookie in scope["state"].get(_PENDING_COOKIES, ()))
             await send(message)
 
         try:
@@ -96,6 +99,28 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+_PENDING_COOKIES = "modelyard.pending_cookies"
+
+
+def set_cookie_later(
+    request: Request,
+    name: str,
+    value: str,
+    *,
+    max_age: int,
+    secure: bool,
+    httponly: bool = True,
+    samesite: Literal["lax", "strict", "none"] = "lax",
+) -> None:
+    """Set a cookie on whatever response this request ends with, even one a route builds itself (pages return
+    their own HTMLResponse, errors come from handlers)."""
+    carrier = Response()
+    carrier.set_cookie(name, value, max_age=max_age, path="/", secure=secure, httponly=httponly, samesite=samesite)
+    request.scope.setdefault("state", {}).setdefault(_PENDING_COOKIES, []).append(
+        carrier.headers["set-cookie"].encode("latin-1")
+    )
 
 
 def _route_label(scope: Scope) -> str:

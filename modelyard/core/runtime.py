@@ -10,8 +10,10 @@ import importlib
 import importlib.util
 import logging
 import pkgutil
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelyard.core.settings import Settings
 
@@ -26,7 +28,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass
+T = TypeVar("T")
+_extension_lock = threading.Lock()
+
+
+@dataclass(eq=False)  # identity semantics: one runtime per process, usable as a key
 class Runtime:
     settings: Settings
     db: Database
@@ -36,8 +42,26 @@ class Runtime:
     queue: JobQueue
     metrics: Metrics
     redis: Any | None  # redis.Redis when scaled out
+    # init=False: dataclasses.replace() (tests build variants of a runtime) must not share one's extensions.
+    extensions: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def extension(self, name: str, factory: Callable[[Runtime], T]) -> T:
+        """Per-runtime state a domain keeps (the rate limiter, the flag evaluator…), made on first use by
+        `factory(runtime)`. `close()` calls its `close()` method, if it has one."""
+        found = self.extensions.get(name)
+        if found is None:
+            with _extension_lock:
+                found = self.extensions.get(name)
+                if found is None:
+                    found = factory(self)
+                    self.extensions[name] = found
+        return found
 
     def close(self) -> None:
+        for name in reversed(list(self.extensions)):
+            closer = getattr(self.extensions.pop(name), "close", None)
+            if closer is not None:
+                closer()
         self.events.stop()
         self.db.dispose()
         if self.redis is not None:

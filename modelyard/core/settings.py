@@ -7,6 +7,7 @@ The embedded default (SQLite, local files, in-process jobs) needs no setting at 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -141,6 +142,60 @@ class Settings(BaseSettings):
         "reach it sooner through pub/sub; this bounds staleness if a message is lost).",
     )
 
+    # --- accounts -------------------------------------------------------------------------------------------
+    session_lifetime_days: int = Field(30, ge=1, le=365, description="How long a log-in lasts without activity.")
+    email_token_lifetime_hours: int = Field(
+        24, ge=1, le=24 * 14, description="Lifetime of e-mail verification and password-reset links."
+    )
+    min_password_length: int = Field(10, ge=8, le=128, description="Shortest password accepted.")
+    signup_enabled: bool = Field(True, description="Let visitors create accounts (administrators always can).")
+    smtp_host: str | None = Field(
+        None,
+        description="SMTP server for e-mail. Empty: e-mails are written to the log and listed for administrators.",
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    smtp_username: str | None = Field(None, description="SMTP user name.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS.")
+    email_from: str = Field("Modelyard <noreply@localhost>", description="Sender of the platform's e-mails.")
+    oauth_providers: Annotated[dict[str, dict[str, Any]], NoDecode] = Field(
+        default_factory=dict,
+        description='Log-in providers, as JSON. Presets need only credentials: `{"google": {"client_id": "…", '
+        '"client_secret": "…"}}` (also `github`, `discord`); any OpenID Connect provider by issuer: '
+        '`{"company": {"issuer": "https://sso.example.com", "client_id": "…", "client_secret": "…", '
+        '"label": "Company SSO"}}`.',
+    )
+
+    # --- rate limits and feature flags ---------------------------------------------------------------------
+    rate_limit_ip_per_minute: int = Field(
+        600, ge=0, description="Requests one IP address may make per minute (0: no limit)."
+    )
+    rate_limit_user_per_minute: int = Field(
+        600, ge=0, description="Requests one logged-in user may make per minute (0: no limit)."
+    )
+    rate_limit_api_key_per_minute: int = Field(
+        300, ge=0, description="Requests made with one API key per minute (0: no limit)."
+    )
+    login_attempts_per_ip_per_minute: int = Field(
+        10, ge=1, description="Log-in attempts one IP address may make per minute."
+    )
+    login_lockout_failures: int = Field(
+        5, ge=1, description="Failed log-ins in a row after which an account is locked for a while."
+    )
+    login_lockout_minutes: int = Field(15, ge=1, description="How long a locked account stays locked.")
+    feature_flags: Annotated[dict[str, Any], NoDecode] = Field(
+        default_factory=dict,
+        description='Flags defined by configuration, as JSON: `{"new-feed": {"enabled": true, "percentage": 20}}`. '
+        "A flag of the same name in the database (admin page) takes precedence.",
+    )
+
+    @field_validator("feature_flags", "oauth_providers", mode="before")
+    @classmethod
+    def _parse_flags(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
     # --- operations -----------------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest level logged.")
     log_format: Literal["json", "console"] = Field(
@@ -177,6 +232,11 @@ class Settings(BaseSettings):
     @property
     def effective_storage_dir(self) -> Path:
         return (self.storage_dir or self.data_dir / "files").resolve()
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies get the Secure flag when the site is served over https."""
+        return self.public_base_url.startswith("https://")
 
     @property
     def run_jobs_in_process(self) -> bool:
@@ -233,6 +293,8 @@ def describe_settings(settings: Settings) -> list[tuple[str, str, str]]:
             shown = ""
         elif isinstance(value, list):
             shown = ",".join(value)
+        elif isinstance(value, dict):
+            shown = json.dumps(_mask_secrets(value))
         else:
             shown = mask_url(str(value))
         if name == "database_url" and value is None:
@@ -241,6 +303,14 @@ def describe_settings(settings: Settings) -> list[tuple[str, str, str]]:
             shown = f"(generated) {MASK} in {settings.data_dir / SECRET_KEY_FILE}"
         rows.append((f"MODELYARD_{name.upper()}", shown, field.description or ""))
     return rows
+
+
+def _mask_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: MASK if "secret" in k.lower() or "password" in k.lower() else _mask_secrets(v) for k, v in value.items()
+        }
+    return value
 
 
 def settings_markdown_table() -> str:

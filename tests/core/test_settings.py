@@ -82,7 +82,7 @@ def test_readme_settings_table_is_current() -> None:
     start = readme.index("<!-- settings-table:start -->") + len("<!-- settings-table:start -->")
     end = readme.index("<!-- settings-table:end -->")
     assert readme[start:end].strip() == settings_markdown_table().strip(), (
-        "README settings table is stale: regenerate it with `modelyard config --markdown`"
+        "README settings table is stale: regenerate it with `python scripts/update-readme-settings.py`"
     )
 
 

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from modelyard.accounts import moderation, policy
+from modelyard.accounts.auth import Principal
+from modelyard.accounts.models import ModerationAction, Role, User
+from modelyard.core.runtime import Runtime
+from tests.support.factories import create_api_key, create_user, log_in
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_ban_ends_sessions_stops_keys_blocks_log_in_and_runs_hooks(client: TestClient, runtime: Runtime) -> None:
+    moderator = create_user(runtime, role=Role.moderator)
+    target = create_user(runtime)
+    target_key = create_api_key(runtime, target)
+    log_in(client, target)
+    cookie = client.cookies["modelyard_session"]
+    seen: list[tuple[str, str]] = []
+    hook = moderation.on_user_banned(lambda session, user, actor, reason: seen.append((user.username, reason)))
+    try:
+        response = client.post(
+            f"/api/admin/users/{target.id}/ban",
+            headers=bearer(create_api_key(runtime, moderator)),
+            json={"reason": "spam"},
+        )
+    finally:
+        moderation._ban_hooks.remove(hook)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "banned"
+    assert seen == [(target.username, "spam")]
+    assert client.get("/api/account", headers=bearer(target_key)).status_code == 401
+    client.cookies.set("modelyard_session", cookie)
+    assert client.get("/api/account").status_code == 401
+    relogin = client.post("/api/auth/login", json={"login": target.username, "password": target.password})
+    assert relogin.status_code == 403 and "banned" in relogin.json()["detail"]
+    with runtime.db.session() as session:
+        action = session.scalar(select(ModerationAction))
+    assert action is not None and action.actor_id == moderator.id and action.reason == "spam"
+
+
+def test_ban_needs_a_reason_and_changes_nothing_without(client: TestClient, runtime: Runtime) -> None:
+    moderator_key = create_api_key(runtime, create_user(runtime, role=Role.moderator))
+    target = create_user(runtime)
+    response = client.post(f"/api/admin/users/{target.id}/ban", headers=bearer(moderator_key), json={})
+    assert response.status_code == 422
+    with runtime.db.session() as session:
+        assert session.get(User, target.id).banned_at is None  # type: ignore[union-attr]
+
+
+def test_unban_restores_log_in(client: TestClient, runtime: Runtime) -> None:
+    moderator_key = create_api_key(runtime, create_user(runtime, role=Role.moderator))
+    target = create_user(runtime)
+    client.post(f"/api/admin/users/{target.id}/ban", headers=bearer(moderator_key), json={"reason": "mistake"})
+    assert client.post(f"/api/admin/users/{target.id}/unban", headers=bearer(moderator_key), json={}).status_code == 200
+    assert (
+        client.post("/api/auth/login", json={"login": target.username, "password": target.password}).status_code == 200
+    )
+
+
+def test_muted_user_may_read_but_not_post(runtime: Runtime) -> None:
+    target = create_user(runtime)
+    with runtime.db.transaction() as session:
+        user = session.get(User, target.id)
+        assert user is not None
+        moderation.mute(session, None, user, reason="flooding comments")
+        assert not policy.can_post(user)
+        principal = Principal(user=user)
+        import pytest
+
+        from modelyard.core.errors import Forbidden
+
+        with pytest.raises(Forbidden, match="muted"):
+            policy.require_can_post(principal)
+
+
+def test_users_cannot_moderate_and_moderators_cannot_touch_admins(client: TestClient, runtime: Runtime) -> None:
+    plain_key = create_api_key(runtime, create_user(runtime))
+    moderator_key = create_api_key(runtime, create_user(runtime, role=Role.moderator))
+    admin = create_user(runtime, role=Role.admin)
+    target = create_user(runtime)
+    assert (
+        client.post(f"/api/admin/users/{target.id}/mute", headers=bearer(plain_key), json={"reason": "x"}).status_code
+        == 403
+    )
+    assert (
+        client.post(f"/api/admin/users/{admin.id}/ban", headers=bearer(moderator_key), json={"reason": "x"}).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            f"/api/admin/users/{target.id}/role", headers=bearer(moderator_key), json={"role": "admin"}
+        ).status_code
+        == 403
+    )
+    assert client.get("/api/admin/users").status_code == 401
+
+
+def test_role_change_is_recorded_and_rotates_the_users_sessions(client: TestClient, runtime: Runtime) -> None:
+    admin_key = create_api_key(runtime, create_user(runtime, role=Role.admin))
+    target = create_user(runtime)
+    log_in(client, target)
+    before = client.cookies["modelyard_session"]
+    response = client.post(
+        f"/api/admin/users/{target.id}/role", headers=bearer(admin_key), json={"role": "moderator", "reason": "trusted"}
+    )
+    assert response.status_code == 200 and response.json()["role"] == "moderator"
+    assert client.get("/api/account").json()["role"] == "moderator"  # this request swaps the token
+    after = client.cookies["modelyard_session"]
+    assert after != before
+    client.cookies.set("modelyard_session", before)
+    assert client.get("/api/account").status_code == 401
+    detail = client.get(f"/api/admin/users/{target.id}", headers=bearer(admin_key)).json()
+    assert detail["history"][0]["detail"] == {"from": "user", "to": "moderator"}
+
+
+def test_admin_can_list_and_requeue_dead_jobs(client: TestClient, runtime: Runtime, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from modelyard.core.jobs import Job, JobStatus, enqueue
+    from modelyard.core.jobs.runner import execute
+
+    flag = tmp_path / "flag"
+    flag.touch()
+    with runtime.db.transaction() as session:
+        job_id = enqueue(session, "tests.fails_while_flag", flag=str(flag), token="admin").id
+    for _ in range(2):
+        with runtime.db.transaction() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            job.run_after = job.created_at
+        execute(runtime, job_id)
+    admin_key = create_api_key(runtime, create_user(runtime, role=Role.admin))
+    dead = client.get("/api/admin/jobs/dead", headers=bearer(admin_key)).json()
+    assert [d["job_id"] for d in dead] == [job_id] and "flag file" in dead[0]["error"]
+    assert client.post(f"/api/admin/jobs/{job_id}/requeue", headers=bearer(admin_key)).json()["status"] == "pending"
+    with runtime.db.session() as session:
+        assert session.get(Job, job_id).status == JobStatus.pending  # type: ignore[union-attr]
+    moderator_key = create_api_key(runtime, create_user(runtime, role=Role.moderator))
+    assert client.get("/api/admin/jobs/dead", headers=bearer(moderator_key)).status_code == 403
+
+
+def test_a_narrow_key_of_a_moderator_carries_no_staff_powers(client: TestClient, runtime: Runtime) -> None:
+    from modelyard.accounts.scopes import TokenScope
+
+    moderator = create_user(runtime, role=Role.moderator)
+    narrow = create_api_key(runtime, moderator, scopes=TokenScope.ModelsRead)
+    target = create_user(runtime)
+    response = client.post(f"/api/admin/users/{target.id}/ban", headers=bearer(narrow), json={"reason": "x"})
+    assert response.status_code == 403 and "Full scope" in response.json()["detail"]
+    with runtime.db.session() as session:
+        assert session.get(User, target.id).banned_at is None  # type: ignore[union-attr]
+
+
+def test_role_change_with_an_oversized_reason_changes_nothing(client: TestClient, runtime: Runtime) -> None:
+    admin_key = create_api_key(runtime, create_user(runtime, role=Role.admin))
+    target = create_user(runtime)
+    response = client.post(
+        f"/api/admin/users/{target.id}/role",
+        headers=bearer(admin_key),
+        json={"role": "moderator", "reason": "x" * 5000},
+    )
+    assert response.status_code == 422
+    with runtime.db.session() as session:
+        assert session.get(User, target.id).role == Role.user  # type: ignore[union-attr]
