@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint typecheck check clean
+.PHONY: run test bench bench-quick lint typecheck clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Modelyard needs Python >= 3.11 (found " + sys.version.split()[0] + "); run make PYTHON=python3.11 ...")'
@@ -31,6 +31,9 @@ test: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.run
+
+bench-quick: $(DEV_STAMP)
+	$(BIN)/python -m bench.run --quick
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check modelyard tests bench

@@ -85,13 +85,14 @@ def _include_routes(app: FastAPI) -> None:
     from modelyard.flags import include_flags
     from modelyard.web.pages import mount_web
 
-    app.include_router(ops_router)
+    # Routes are matched in order (a few µs each): the JSON API first, pages and mounts last.
     app.include_router(accounts_router)
-    app.include_router(admin_router)
-    app.include_router(oauth_router)
+    app.include_router(ops_router)
     app.include_router(files_router, prefix="/files", include_in_schema=False)
-    mount_account_pages(app)
+    app.include_router(admin_router)
     include_flags(app)
+    app.include_router(oauth_router)
+    mount_account_pages(app)
     mount_web(app)
 
 

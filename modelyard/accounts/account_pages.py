@@ -7,10 +7,12 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
-from modelyard.accounts import apikeys, linking, service, sessions
+from modelyard.accounts import apikeys, avatars, linking, service, sessions
 from modelyard.accounts.auth import Principal, PrincipalDep, clear_session_cookie
 from modelyard.accounts.models import User
 from modelyard.accounts.page_support import AccountReader, AccountWriter, form_failed, page, see_other
@@ -67,8 +69,29 @@ def _link_rows(links: list[dict[str, str]]) -> list[dict[str, str]]:
 
 @router.get("", response_class=HTMLResponse)
 def profile_page(request: Request, user: AccountReader) -> Response:
+    return _settings_page(request, user, "profile", _profile_context(user))
+
+
+def _profile_context(user: User) -> dict[str, Any]:
     values = {"display_name": user.display_name or "", "bio": user.bio or ""}
-    return _settings_page(request, user, "profile", {"values": values, "links": _link_rows(user.links or [])})
+    return {"values": values, "links": _link_rows(user.links or [])}
+
+
+@router.post("/avatar")
+async def upload_avatar(request: Request, user: AccountWriter, session: SessionDep) -> Response:
+    """Multipart form; its CSRF token travels in the action URL (multipart bodies are not buffered for it)."""
+    form = await request.form(max_files=1, max_fields=2, max_part_size=avatars.MAX_UPLOAD_BYTES + 1)
+    upload = form.get("avatar")
+    data = await upload.read(avatars.MAX_UPLOAD_BYTES + 1) if isinstance(upload, UploadFile) else b""
+    try:
+        if not data:
+            raise ValidationFailed("Choose an image file first")
+        await run_in_threadpool(avatars.set_avatar, session, user, data)
+    except AppError as error:
+        return await run_in_threadpool(
+            _settings_failed, request, session, user, "profile", _profile_context(user), error
+        )
+    return see_other("/account", done="avatar-saved")
 
 
 @router.post("", response_class=HTMLResponse)

@@ -39,6 +39,7 @@ FLASH = {
     "password-changed": "Your password is changed. Every other session has been logged out.",
     "session-revoked": "That session is logged out.",
     "unlinked": "That sign-in is no longer linked to your account.",
+    "avatar-saved": "Your profile picture is saved.",
     "sessions-revoked": "Every other session is logged out.",
     "key-revoked": "The API key is revoked; it stops working at once.",
     "role-changed": "The role is changed. The user's sessions pick it up on their next request.",

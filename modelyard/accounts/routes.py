@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
 
-from modelyard.accounts import apikeys, auth, linking, service, sessions
+from modelyard.accounts import apikeys, auth, avatars, linking, service, sessions
 from modelyard.accounts.auth import PrincipalDep, requires
 from modelyard.accounts.models import User
 from modelyard.accounts.schemas import (
@@ -27,8 +29,8 @@ from modelyard.accounts.schemas import (
 )
 from modelyard.accounts.scopes import TokenScope
 from modelyard.core.db import utcnow
-from modelyard.core.errors import ValidationFailed
-from modelyard.core.http import SessionDep
+from modelyard.core.errors import NotFound, PayloadTooLarge, ValidationFailed
+from modelyard.core.http import DbDep, SessionDep, model_response
 
 router = APIRouter(tags=["accounts"])
 UserRead = Annotated[User, Depends(requires(TokenScope.UserRead))]
@@ -49,9 +51,10 @@ def start_session(request: Request, session: SessionDep, user: User) -> None:
 
 
 @router.get("/api/users/{username}", response_model=PublicUser, responses={404: {"description": "No such user"}})
-def get_user(username: str, session: SessionDep) -> PublicUser:
+async def get_user(username: str, db: DbDep) -> Response:
     """A user's public profile. Usernames match case-insensitively."""
-    return PublicUser.model_validate(service.get_by_username(session, username))
+    profile = await db.run(lambda session: service.public_profile(session, username))
+    return model_response(PublicUser.model_validate(profile))
 
 
 # --- signing up and in ----------------------------------------------------------------------------------------
@@ -202,3 +205,31 @@ def list_linked(user: UserRead, session: SessionDep) -> list[LinkedSignIn]:
 def unlink_sign_in(link_id: int, user: UserWrite, session: SessionDep) -> None:
     """Unlink a provider sign-in (refused if it is the account's only way to log in)."""
     linking.unlink(session, user, link_id)
+
+
+@router.put("/api/account/avatar", response_model=Account)
+async def upload_avatar(request: Request, user: UserWrite, session: SessionDep) -> Account:
+    """Set the profile picture: the request body is the image (PNG, JPEG, WebP or GIF, up to 8 MB)."""
+    data = await _read_limited(request, avatars.MAX_UPLOAD_BYTES)
+    await run_in_threadpool(avatars.set_avatar, session, user, data)
+    return Account.of(user)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"At most {limit // (1024 * 1024)} MB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.get("/api/users/{username}/avatar", responses={404: {"description": "No such user or no picture"}})
+def get_avatar(username: str, session: SessionDep) -> RedirectResponse:
+    """A user's profile picture: a redirect to a short-lived URL of the image."""
+    url = avatars.avatar_url(service.get_by_username(session, username).avatar_key)
+    if url is None:
+        raise NotFound(f"{username} has no profile picture")
+    return RedirectResponse(url, status_code=307, headers={"Cache-Control": "private, max-age=300"})

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelyard.core.http import error_response, set_cookie_later
+from modelyard.core.http import error_response
 from modelyard.core.runtime import Runtime
 
 CSRF_COOKIE = "modelyard_csrf"
@@ -44,13 +44,12 @@ class CsrfMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers", ()))
-        cookies = _cookies(headers.get(b"cookie", b""))
+        cookies = _cookies(headers[b"cookie"]) if b"cookie" in headers else {}
         token = cookies.get(CSRF_COOKIE, "")
-        state = scope.setdefault("state", {})
         if len(token) != _TOKEN_LENGTH:
             token = secrets.token_urlsafe(32)
-            set_cookie_later(Request(scope), CSRF_COOKIE, token, max_age=365 * 86400, secure=self.secure)
-        state["csrf_token"] = token
+            send = self._set_cookie_on_pages(send, token)
+        scope.setdefault("state", {})["csrf_token"] = token
         if scope["method"] in SAFE_METHODS or not _forgeable(scope, headers, cookies):
             await self.app(scope, receive, send)
             return
@@ -74,6 +73,26 @@ class CsrfMiddleware:
             )
             return
         await self.app(scope, receive, send)
+
+    def _set_cookie_on_pages(self, send: Send, token: str) -> Send:
+        """Give the browser its token with the first HTML page; API responses (clients that keep no cookies)
+        carry no cookie."""
+        cookie = _cookie_header(token, self.secure)
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                content_type = dict(message.get("headers", ())).get(b"content-type", b"")
+                if content_type.startswith(b"text/html"):
+                    message.setdefault("headers", []).append((b"set-cookie", cookie))
+            await send(message)
+
+        return send_with_cookie
+
+
+def _cookie_header(token: str, secure: bool) -> bytes:
+    carrier = Response()
+    carrier.set_cookie(CSRF_COOKIE, token, max_age=365 * 86400, path="/", secure=secure, httponly=True, samesite="lax")
+    return carrier.headers["set-cookie"].encode("latin-1")
 
 
 def _cookies(raw: bytes) -> dict[str, str]:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
-import uuid
-from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, Literal, TypeVar
 
+import anyio
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -24,6 +27,7 @@ from modelyard.core.runtime import Runtime
 log = logging.getLogger("modelyard.http")
 access_log = logging.getLogger("modelyard.access")
 
+T = TypeVar("T")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -32,17 +36,75 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def _writes(request: Request) -> bool:
+    return request.method not in ("GET", "HEAD", "OPTIONS")
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request; the only place a request's work is committed (or rolled back, with the jobs,
-    events and cache invalidations it queued)."""
-    write = request.method not in ("GET", "HEAD", "OPTIONS")
-    with runtime_of(request).db.transaction(write=write) as session:
-        session.info["writes"] = write
+    events and cache invalidations it queued).
+
+    Async on purpose: making a session does no I/O (it connects on first use), so only the commit needs a
+    thread-pool hop, and none at all when the request never touched the database.
+    """
+    write = _writes(request)
+    session = runtime_of(request).db.session(write=write)
+    session.info["writes"] = write
+    try:
         yield session
+    except BaseException:
+        with anyio.CancelScope(shield=True):  # a dropped client must still give its connection back
+            await _finish(session, commit=False)
+        raise
+    await _finish(session, commit=True)
+
+
+async def _finish(session: Session, *, commit: bool) -> None:
+    if not session.in_transaction():
+        session.close()  # nothing was read or written: no I/O, no hop
+        return
+    await run_in_threadpool(_end, session, commit)
+
+
+def _end(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+class RequestDb:
+    """For hot endpoints: `await db.run(work)` runs `work(session)` and the commit in ONE thread-pool hop.
+
+    An `async def` endpoint using it costs one hop; a sync endpoint with `SessionDep` costs three (the
+    endpoint, FastAPI's response validation, the commit), ~100 µs each under load.
+    """
+
+    def __init__(self, request: Request) -> None:
+        self.runtime = runtime_of(request)
+        self.write = _writes(request)
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        return await run_in_threadpool(self._run, work)
+
+    def _run(self, work: Callable[[Session], T]) -> T:
+        with self.runtime.db.transaction(write=self.write) as session:
+            session.info["writes"] = self.write
+            return work(session)
+
+
+def model_response(model: BaseModel, *, status_code: int = 200) -> Response:
+    """A Pydantic model as JSON, serialised once in pydantic-core. Returning a Response tells FastAPI to skip
+    its own second validation of the value against `response_model` (which still documents the endpoint)."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 # scope="function": commit before the response is sent, so a client never sees success for a failed commit.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+DbDep = Annotated[RequestDb, Depends(RequestDb)]
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 
 
@@ -58,7 +120,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        # Not a secret, just unique: getrandbits is ten times cheaper than uuid4's os.urandom.
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else f"{random.getrandbits(128):032x}"
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()

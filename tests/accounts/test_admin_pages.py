@@ -11,12 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from modelyard.accounts.models import ModerationAction, Role, User
-from modelyard.core.jobs import Job, JobStatus, enqueue
-from modelyard.core.jobs.runner import execute
+from modelyard.core.jobs import Job, JobStatus
 from modelyard.core.runtime import Runtime
 from tests.accounts.test_email_links import last_link
 from tests.accounts.test_pages import form, log_in_page
-from tests.support.factories import UserFixture, create_user
+from tests.support.factories import UserFixture, create_dead_job, create_user
 from tests.web.test_pages import HTML, scan
 
 
@@ -36,20 +35,6 @@ def stored(runtime: Runtime, user_id: int) -> User:
 def history_count(runtime: Runtime) -> int:
     with runtime.db.session() as session:
         return session.scalar(select(func.count()).select_from(ModerationAction)) or 0
-
-
-def dead_job(runtime: Runtime, tmp_path: Path) -> str:
-    flag = tmp_path / "flag"
-    flag.touch()
-    with runtime.db.transaction() as session:
-        job_id = enqueue(session, "tests.fails_while_flag", flag=str(flag), token="pages").id
-    for _ in range(2):
-        with runtime.db.transaction() as session:
-            job = session.get(Job, job_id)
-            assert job is not None
-            job.run_after = job.created_at
-        execute(runtime, job_id)
-    return job_id
 
 
 @pytest.mark.parametrize("path", ["/admin", "/admin/users", "/admin/users/1", "/admin/jobs", "/admin/emails"])
@@ -123,7 +108,7 @@ def test_user_search(client: TestClient, runtime: Runtime) -> None:
 
 
 def test_dead_jobs_are_listed_and_requeued(client: TestClient, runtime: Runtime, tmp_path: Path) -> None:
-    job_id = dead_job(runtime, tmp_path)
+    job_id = create_dead_job(runtime, tmp_path)
     logged_in_as(client, runtime, Role.admin)
     page = client.get("/admin/jobs", headers=HTML).text
     assert "tests.fails_while_flag" in page and "flag file" in page
@@ -177,7 +162,7 @@ def assert_csp_clean(html: str, where: str) -> None:
 def test_every_page_passes_the_csp_checks(client: TestClient, runtime: Runtime, tmp_path: Path) -> None:
     for path in ANONYMOUS_PAGES:
         assert_csp_clean(client.get(path, headers=HTML).text, path)
-    dead_job(runtime, tmp_path)
+    create_dead_job(runtime, tmp_path)
     target = create_user(runtime, verified=False)
     form(client, "/reset-password", {"email": target.email})
     logged_in_as(client, runtime, Role.admin)

@@ -7,7 +7,7 @@ from modelyard.accounts import moderation, policy
 from modelyard.accounts.auth import Principal
 from modelyard.accounts.models import ModerationAction, Role, User
 from modelyard.core.runtime import Runtime
-from tests.support.factories import create_api_key, create_user, log_in
+from tests.support.factories import create_api_key, create_dead_job, create_user, log_in
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -119,19 +119,9 @@ def test_role_change_is_recorded_and_rotates_the_users_sessions(client: TestClie
 
 
 def test_admin_can_list_and_requeue_dead_jobs(client: TestClient, runtime: Runtime, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from modelyard.core.jobs import Job, JobStatus, enqueue
-    from modelyard.core.jobs.runner import execute
+    from modelyard.core.jobs import Job, JobStatus
 
-    flag = tmp_path / "flag"
-    flag.touch()
-    with runtime.db.transaction() as session:
-        job_id = enqueue(session, "tests.fails_while_flag", flag=str(flag), token="admin").id
-    for _ in range(2):
-        with runtime.db.transaction() as session:
-            job = session.get(Job, job_id)
-            assert job is not None
-            job.run_after = job.created_at
-        execute(runtime, job_id)
+    job_id = create_dead_job(runtime, tmp_path)
     admin_key = create_api_key(runtime, create_user(runtime, role=Role.admin))
     dead = client.get("/api/admin/jobs/dead", headers=bearer(admin_key)).json()
     assert [d["job_id"] for d in dead] == [job_id] and "flag file" in dead[0]["error"]

@@ -14,12 +14,12 @@ from modelyard.accounts.models import OAuthAccount, User
 from modelyard.core.runtime import Runtime
 from modelyard.core.settings import Settings
 from tests.support.factories import create_user, log_in
-from tests.support.oidc_provider import OidcProvider, RunningProvider
+from tests.support.oidc_provider import ProviderProcess
 
 
 @pytest.fixture
-def provider(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[OidcProvider]:
-    with RunningProvider(OidcProvider()) as running:
+def provider(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[ProviderProcess]:
+    with ProviderProcess() as running:
         monkeypatch.setattr(
             runtime,
             "settings",
@@ -42,7 +42,7 @@ def users(runtime: Runtime) -> list[User]:
 
 
 def test_first_sign_in_creates_a_verified_account_and_logs_in(
-    client: TestClient, runtime: Runtime, provider: OidcProvider
+    client: TestClient, runtime: Runtime, provider: ProviderProcess
 ) -> None:
     response = sign_in(client)
     assert response.status_code == 303 and response.headers["location"] == "/status"
@@ -54,7 +54,7 @@ def test_first_sign_in_creates_a_verified_account_and_logs_in(
     assert link is not None and (link.provider, link.subject) == ("test", "alice-1")
 
 
-def test_next_sign_in_finds_the_same_account(client: TestClient, runtime: Runtime, provider: OidcProvider) -> None:
+def test_next_sign_in_finds_the_same_account(client: TestClient, runtime: Runtime, provider: ProviderProcess) -> None:
     sign_in(client)
     client.cookies.clear()
     sign_in(client)
@@ -63,20 +63,20 @@ def test_next_sign_in_finds_the_same_account(client: TestClient, runtime: Runtim
 
 
 def test_existing_verified_account_with_the_same_address_is_linked(
-    client: TestClient, runtime: Runtime, provider: OidcProvider
+    client: TestClient, runtime: Runtime, provider: ProviderProcess
 ) -> None:
     local = create_user(runtime, username="alice_local", verified=True)
-    provider.user["email"] = local.email
+    provider.set_user(email=local.email)
     sign_in(client)
     assert client.get("/api/account").json()["username"] == "alice_local"
     assert len(users(runtime)) == 1
 
 
 def test_unverified_account_with_the_same_address_is_not_taken_over(
-    client: TestClient, runtime: Runtime, provider: OidcProvider
+    client: TestClient, runtime: Runtime, provider: ProviderProcess
 ) -> None:
     local = create_user(runtime, username="squatter", verified=False)
-    provider.user["email"] = local.email
+    provider.set_user(email=local.email)
     response = sign_in(client)
     assert response.status_code == 409 and "link this sign-in" in response.json()["detail"]
     assert "modelyard_session" not in client.cookies
@@ -84,7 +84,9 @@ def test_unverified_account_with_the_same_address_is_not_taken_over(
         assert session.scalar(select(func.count()).select_from(OAuthAccount)) == 0
 
 
-def test_logged_in_user_links_a_provider_account(client: TestClient, runtime: Runtime, provider: OidcProvider) -> None:
+def test_logged_in_user_links_a_provider_account(
+    client: TestClient, runtime: Runtime, provider: ProviderProcess
+) -> None:
     me = create_user(runtime)
     log_in(client, me)
     session_cookie = client.cookies["modelyard_session"]
@@ -96,7 +98,7 @@ def test_logged_in_user_links_a_provider_account(client: TestClient, runtime: Ru
     assert link is not None and link.user_id == me.id
 
 
-def test_forged_state_logs_nobody_in(client: TestClient, runtime: Runtime, provider: OidcProvider) -> None:
+def test_forged_state_logs_nobody_in(client: TestClient, runtime: Runtime, provider: ProviderProcess) -> None:
     start = client.get("/auth/oauth/test/start", follow_redirects=False)
     at_provider = httpx.get(start.headers["location"], follow_redirects=False)
     forged = at_provider.headers["location"].replace("state=", "state=forged")
@@ -106,7 +108,7 @@ def test_forged_state_logs_nobody_in(client: TestClient, runtime: Runtime, provi
 
 
 def test_callback_without_the_state_cookie_is_refused(
-    client: TestClient, runtime: Runtime, provider: OidcProvider
+    client: TestClient, runtime: Runtime, provider: ProviderProcess
 ) -> None:
     start = client.get("/auth/oauth/test/start", follow_redirects=False)
     at_provider = httpx.get(start.headers["location"], follow_redirects=False)
@@ -115,14 +117,14 @@ def test_callback_without_the_state_cookie_is_refused(
     assert users(runtime) == []
 
 
-def test_tampered_id_token_is_refused(client: TestClient, runtime: Runtime, provider: OidcProvider) -> None:
-    provider.tamper_id_token = True
+def test_tampered_id_token_is_refused(client: TestClient, runtime: Runtime, provider: ProviderProcess) -> None:
+    provider.tamper_id_tokens()
     response = sign_in(client)
     assert response.status_code == 400 and "ID token" in response.json()["detail"]
     assert users(runtime) == []
 
 
-def test_a_code_works_once(client: TestClient, runtime: Runtime, provider: OidcProvider) -> None:
+def test_a_code_works_once(client: TestClient, runtime: Runtime, provider: ProviderProcess) -> None:
     start = client.get("/auth/oauth/test/start", follow_redirects=False)
     callback = httpx.get(start.headers["location"], follow_redirects=False).headers["location"]
     state_cookie = client.cookies["modelyard_oauth"]
@@ -133,7 +135,7 @@ def test_a_code_works_once(client: TestClient, runtime: Runtime, provider: OidcP
 
 
 def test_banned_user_cannot_sign_in_through_a_provider(
-    client: TestClient, runtime: Runtime, provider: OidcProvider
+    client: TestClient, runtime: Runtime, provider: ProviderProcess
 ) -> None:
     from modelyard.accounts import moderation
 
@@ -168,7 +170,7 @@ def test_presets_need_only_credentials(tmp_path) -> None:  # type: ignore[no-unt
 
 
 def test_linked_sign_in_can_be_unlinked_unless_it_is_the_only_way_in(
-    client: TestClient, runtime: Runtime, provider: OidcProvider
+    client: TestClient, runtime: Runtime, provider: ProviderProcess
 ) -> None:
     from tests.support.factories import with_csrf
 

@@ -177,3 +177,11 @@ class TestCsrf:
         response = client.post("/api/auth/password-reset", data={"email": "a@example.com", "csrf_token": token})
         assert response.status_code != 403  # (this JSON endpoint then rejects the form body: 422)
         assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)
+
+
+def test_api_responses_set_no_csrf_cookie_and_pages_do(client: TestClient) -> None:
+    assert CSRF_COOKIE not in client.get("/healthz").cookies
+    assert CSRF_COOKIE not in client.get("/api/users/nobody").cookies
+    page = client.get("/", headers={"accept": "text/html"})
+    assert CSRF_COOKIE in page.cookies
+    assert CSRF_COOKIE not in client.get("/").cookies  # set once, not on every page

@@ -100,19 +100,10 @@ def test_createsuperuser_refuses_a_weak_password(runtime: Runtime, password: str
 
 
 def test_jobs_dead_and_requeue(runtime: Runtime, tmp_path: Path) -> None:
-    from modelyard.core.jobs import Job, JobStatus, enqueue
-    from modelyard.core.jobs.runner import execute
+    from modelyard.core.jobs import Job, JobStatus
+    from tests.support.factories import create_dead_job
 
-    flag = tmp_path / "flag"
-    flag.touch()
-    with runtime.db.transaction() as session:
-        job_id = enqueue(session, "tests.fails_while_flag", flag=str(flag), token="cli").id
-    for _ in range(2):
-        with runtime.db.transaction() as session:
-            job = session.get(Job, job_id)
-            assert job is not None
-            job.run_after = job.created_at
-        execute(runtime, job_id)
+    job_id = create_dead_job(runtime, tmp_path)
     listing = run_cli("jobs", "dead")
     assert job_id in listing.stdout and "flag file" in listing.stdout
     assert run_cli("jobs", "requeue", job_id).returncode == 0

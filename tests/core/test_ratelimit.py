@@ -62,7 +62,6 @@ def secured_client(runtime: Runtime, **limits: Any) -> Iterator[TestClient]:
     from modelyard.app import create_app
 
     app = create_app(runtime=isolated_runtime(runtime, **limits))
-    install_security(app, app.state.runtime)
     try:
         # No `with`: the app's lifespan would stop the shared runtime's event bus on the way out.
         yield TestClient(app, raise_server_exceptions=False)
@@ -273,7 +272,6 @@ def test_redis_outage_answers_503_not_a_free_pass(runtime: Runtime) -> None:
 
     dead = dead_redis()
     app = create_app(runtime=dataclasses.replace(isolated_runtime(runtime), redis=dead))
-    install_security(app, app.state.runtime)
     try:
         response = TestClient(app, raise_server_exceptions=False).get("/api/x")
     finally:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from starlette.responses import PlainTextResponse
 
 from modelyard.core.runtime import Runtime, set_runtime
-from modelyard.core.security_headers import content_security_policy, install_security
+from modelyard.core.security_headers import content_security_policy
 from modelyard.core.settings import Settings
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
@@ -48,7 +48,6 @@ def secured_client(runtime: Runtime, **settings: Any) -> Iterator[TestClient]:
         raise RuntimeError("boom")
 
     app.include_router(router)
-    install_security(app, copy)
     try:
         # No `with`: the app's lifespan would stop the shared runtime's event bus on the way out.
         yield TestClient(app, raise_server_exceptions=False)

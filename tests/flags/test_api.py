@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,27 +15,10 @@ from modelyard.accounts.apikeys import create_key
 from modelyard.accounts.models import Role
 from modelyard.accounts.service import create_user
 from modelyard.core.runtime import Runtime
-from modelyard.flags import evaluator_for, include_flags, service
+from modelyard.flags import evaluator_for, service
 from modelyard.flags.models import FeatureFlag, FlagExposure
 
 API = "/api/admin/flags"
-
-
-@pytest.fixture(scope="module")
-def flags_app(runtime: Runtime) -> FastAPI:
-    from modelyard.app import create_app
-
-    app = create_app(runtime=runtime)
-    include_flags(app)
-    return app
-
-
-@pytest.fixture
-def client(flags_app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    # No timed flush during a test: exposures reach the database when the test flushes (or the app stops).
-    monkeypatch.setattr(service, "FLUSH_SECONDS", 3600.0)
-    with TestClient(flags_app, raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 def make_user(runtime: Runtime, username: str, role: Role = Role.user) -> tuple[int, dict[str, str]]:
@@ -208,8 +191,8 @@ def test_exposures_are_counted_in_memory_and_added_to_the_database(
     assert listed == {"ab-test": [{"variant": "b", "count": 5}], "seen": [{"variant": None, "count": 5}]}
 
 
-def test_app_shutdown_stores_pending_exposures(flags_app: FastAPI, runtime: Runtime) -> None:
-    with TestClient(flags_app) as test_client:
+def test_app_shutdown_stores_pending_exposures(app: FastAPI, runtime: Runtime) -> None:
+    with TestClient(app) as test_client:
         _, admin = make_user(runtime, "flag_admin2", Role.admin)
         test_client.post(API, json={"name": "last-call", "enabled": True, "everyone": True}, headers=admin)
         assert loaded(runtime, "last-call")

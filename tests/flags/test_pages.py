@@ -7,10 +7,8 @@ field each form renders.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -18,26 +16,11 @@ from modelyard.accounts.apikeys import create_key
 from modelyard.accounts.models import Role
 from modelyard.accounts.service import create_user
 from modelyard.core.runtime import Runtime
-from modelyard.flags import include_flags, service
+from modelyard.flags import service
 from modelyard.flags.models import FeatureFlag
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 PAGE = "/admin/flags"
-
-
-@pytest.fixture(scope="module")
-def flags_app(runtime: Runtime) -> FastAPI:
-    from modelyard.app import create_app
-
-    app = create_app(runtime=runtime)
-    include_flags(app)
-    return app
-
-
-@pytest.fixture
-def client(flags_app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(flags_app, raise_server_exceptions=False, follow_redirects=False) as test_client:
-        yield test_client
 
 
 def headers_for(runtime: Runtime, username: str, role: Role) -> dict[str, str]:

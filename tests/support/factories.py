@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -60,7 +61,7 @@ def create_api_key(
 def with_csrf(client: TestClient) -> TestClient:
     """Send the CSRF cookie's token with the client's later requests, as the site's pages do."""
     if CSRF_COOKIE not in client.cookies:
-        client.get("/healthz")
+        client.get("/")  # pages hand out the token; JSON responses set no cookie
     client.headers["x-csrf-token"] = client.cookies[CSRF_COOKIE]
     return client
 
@@ -71,3 +72,22 @@ def log_in(client: TestClient, user: UserFixture) -> TestClient:
     response = client.post("/api/auth/login", json={"login": user.username, "password": user.password})
     assert response.status_code == 200, response.text
     return with_csrf(client)
+
+
+def create_dead_job(runtime: Runtime, tmp_path: Path, *, token: str = "dead") -> str:
+    """A job that failed all its attempts and sits in the dead-letter table (its flag file is left in place;
+    delete it before requeueing to let the job succeed)."""
+    from modelyard.core.jobs import Job, enqueue
+    from modelyard.core.jobs.runner import execute
+
+    flag = tmp_path / f"fail-{token}"
+    flag.touch()
+    with runtime.db.transaction() as session:
+        job_id = enqueue(session, "tests.fails_while_flag", flag=str(flag), token=token).id
+    for _ in range(2):  # tests.fails_while_flag has max_attempts=2
+        with runtime.db.transaction() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            job.run_after = job.created_at  # due now, without waiting out the backoff
+        execute(runtime, job_id)
+    return job_id

@@ -1,4 +1,4 @@
-"""A small but real OpenID Connect provider for tests, served over HTTP on loopback.
+"""A small but real OpenID Connect provider for tests, run as its own process and served over HTTP on loopback.
 
 Discovery, authorization code flow with PKCE (S256) and nonce, RS256-signed ID tokens (Authlib's JOSE),
 a JWKS endpoint and userinfo. It "logs in" whoever `provider.user` says, without a consent screen.
@@ -6,15 +6,20 @@ a JWKS endpoint and userinfo. It "logs in" whoever `provider.user` says, without
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
+import os
 import secrets
-import threading
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import uvicorn
 from authlib.jose import JsonWebKey, jwt
 from starlette.applications import Starlette
@@ -133,9 +138,17 @@ class OidcProvider:
         claims = self.tokens.get(access)
         return JSONResponse(claims) if claims else JSONResponse({"error": "invalid_token"}, status_code=401)
 
+    async def control(self, request: Request) -> Response:
+        """Test set-up only: who logs in next, and whether ID tokens are signed wrongly."""
+        body = await request.json()
+        self.user.update(body.get("user", {}))
+        self.tamper_id_token = bool(body.get("tamper_id_token", self.tamper_id_token))
+        return JSONResponse({"user": self.user, "tamper_id_token": self.tamper_id_token})
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
+                Route("/_test/control", self.control, methods=["POST"]),
                 Route("/.well-known/openid-configuration", self.discovery),
                 Route("/jwks", self.jwks),
                 Route("/authorize", self.authorize),
@@ -145,22 +158,81 @@ class OidcProvider:
         )
 
 
-class RunningProvider:
-    def __init__(self, provider: OidcProvider) -> None:
-        self.provider = provider
-        config = uvicorn.Config(provider.app(), host="127.0.0.1", port=provider.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+class ProviderProcess:
+    """The provider as its own process (`python -m tests.support.oidc_provider`), driven over HTTP."""
 
-    def __enter__(self) -> OidcProvider:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the test OIDC provider did not start")
-            time.sleep(0.02)
-        return self.provider
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.client_id = "modelyard-test"
+        self.client_secret = secrets.token_urlsafe(24)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def settings_entry(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "label": "Test SSO",
+        }
+
+    def set_user(self, **claims: Any) -> None:
+        httpx.post(f"{self.issuer}/_test/control", json={"user": claims}).raise_for_status()
+
+    def tamper_id_tokens(self) -> None:
+        httpx.post(f"{self.issuer}/_test/control", json={"tamper_id_token": True}).raise_for_status()
+
+    def __enter__(self) -> ProviderProcess:
+        # A free port can be taken by someone else before the child binds it: then try another one.
+        for _ in range(3):
+            if self._start():
+                return self
+            self.port = free_port()
+        raise RuntimeError("the test OIDC provider process did not start")
+
+    def _start(self) -> bool:
+        root = Path(__file__).resolve().parents[2]
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.oidc_provider",
+                "--port",
+                str(self.port),
+                f"--client-secret={self.client_secret}",  # with "=": a secret may start with "-"
+            ],
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )
+        deadline = time.monotonic() + 40
+        while self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.issuer}/.well-known/openid-configuration", timeout=1).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.process.kill()
+        self.process.wait(timeout=10)
+        return False
 
     def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A test OpenID Connect provider on loopback.")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--client-secret", required=True)
+    args = parser.parse_args()
+    provider = OidcProvider(port=args.port, client_secret=args.client_secret)
+    uvicorn.run(provider.app(), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 
 from modelyard.core.runtime import Runtime, set_runtime
-from modelyard.core.security_headers import install_security
+from tests.support.live_server import live_server
+from tests.web.test_browser import browser as browser
 
 pytestmark = pytest.mark.browser
 
@@ -42,29 +40,10 @@ def base_url(runtime: Runtime) -> Iterator[str]:
     prefix = f"{runtime.settings.redis_key_prefix}-{uuid.uuid4().hex[:8]}"
     copy = dataclasses.replace(runtime, settings=runtime.settings.model_copy(update={"redis_key_prefix": prefix}))
     app = create_app(runtime=copy)
-    install_security(app, copy)
     set_runtime(runtime)
     # lifespan off: the shared runtime's event bus keeps running after this server stops.
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="csp-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test web server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with live_server(app, lifespan="off") as url:
+        yield url
 
 
 @pytest.fixture
