@@ -64,14 +64,6 @@ class OidcProvider:
     def issuer(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def settings_entry(self) -> dict[str, Any]:
-        return {
-            "issuer": self.issuer,
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "label": "Test SSO",
-        }
-
     # --- endpoints ------------------------------------------------------------------------------------------
     async def discovery(self, request: Request) -> Response:
         return JSONResponse(
