@@ -130,26 +130,31 @@ def migrate() -> None:
 @click.option("--password", help="Their password (asked for when missing; prefer that over the command line).")
 def createsuperuser(username: str, email: str, password: str | None) -> None:
     """Create an administrator account."""
-    from modelyard.accounts.models import Role
-    from modelyard.accounts.service import create_user
-    from modelyard.core.errors import AppError
-
     if password is None:
         password = getpass.getpass("Password: ")
         if password != getpass.getpass("Password (again): "):
             raise click.ClickException("the passwords differ")
+    user_id = _create_account(username, email, password, "admin")
+    click.echo(f"created administrator {username} (id {user_id})")
+
+
+def _create_account(username: str, email: str, password: str, role: str) -> int:
+    """An account made by an operator: its address counts as verified."""
+    from modelyard.accounts.models import Role
+    from modelyard.accounts.service import create_user
+    from modelyard.core.errors import AppError
+
     runtime = _runtime(_settings())
     try:
         with runtime.db.transaction() as session:
             created = create_user(
-                session, username=username, email=email, password=password, role=Role.admin, email_verified=True
+                session, username=username, email=email, password=password, role=Role(role), email_verified=True
             )
-            user_id = created.id
+            return created.id
     except AppError as exc:
         raise click.ClickException(exc.detail) from exc
     finally:
         runtime.close()
-    click.echo(f"created administrator {username} (id {user_id})")
 
 
 @main.group()
@@ -164,23 +169,9 @@ def user() -> None:
 @click.option("--role", type=click.Choice(["user", "moderator", "admin"]), default="user", show_default=True)
 def user_create(username: str, email: str, password: str | None, role: str) -> None:
     """Create an account, e.g. for scripts and operators."""
-    from modelyard.accounts.models import Role
-    from modelyard.accounts.service import create_user
-    from modelyard.core.errors import AppError
-
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    runtime = _runtime(_settings())
-    try:
-        with runtime.db.transaction() as session:
-            created = create_user(
-                session, username=username, email=email, password=password, role=Role(role), email_verified=True
-            )
-            user_id = created.id
-    except AppError as exc:
-        raise click.ClickException(exc.detail) from exc
-    finally:
-        runtime.close()
+    user_id = _create_account(username, email, password, role)
     click.echo(f"created {role} {username} (id {user_id})", err=True)
 
 

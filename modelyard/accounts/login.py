@@ -21,7 +21,7 @@ def guarded_authenticate(request: Request, session: Session, *, login: str, pass
     account = f"user:{known.id}" if known is not None else login
     guard.check(ip, account)
     try:
-        user = service.authenticate(session, login=login, password=password)
+        user = service.check_credentials(known, password)
     except Unauthorized:
         guard.failed(ip, account)
         raise

@@ -129,8 +129,10 @@ def search_users(session: Session, *, query: str = "", limit: int = 50, offset: 
     statement = select(User).order_by(User.id.desc()).limit(min(limit, 200)).offset(max(offset, 0))
     query = query.strip()
     if query:
-        like = f"%{query.lower().replace('%', '').replace('_', '')}%"
-        statement = statement.where(or_(User.username_key.like(like), User.email.like(like)))
+        # Escaped, not stripped: "_" is part of many usernames and must match itself, not any character.
+        escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
+        statement = statement.where(or_(User.username_key.like(like, escape="\\"), User.email.like(like, escape="\\")))
     return list(session.scalars(statement))
 
 

@@ -195,8 +195,12 @@ _DUMMY_HASH = _hasher.hash("timing-equaliser-not-a-password")
 
 
 def authenticate(session: Session, *, login: str, password: str) -> User:
-    """The user whose credentials these are. Unknown users cost the same time as known ones."""
-    user = find_by_login(session, login)
+    """The user whose credentials these are."""
+    return check_credentials(find_by_login(session, login), password)
+
+
+def check_credentials(user: User | None, password: str) -> User:
+    """`user` if `password` is theirs. Unknown users (None) cost the same time as known ones."""
     if user is None:
         with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password[:1024])

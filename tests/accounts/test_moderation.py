@@ -155,3 +155,11 @@ def test_role_change_with_an_oversized_reason_changes_nothing(client: TestClient
     assert response.status_code == 422
     with runtime.db.session() as session:
         assert session.get(User, target.id).role == Role.user  # type: ignore[union-attr]
+
+
+def test_user_search_matches_underscores_literally(runtime: Runtime) -> None:
+    create_user(runtime, username="night_owl")
+    create_user(runtime, username="nightXowl")
+    with runtime.db.session() as session:
+        assert [u.username for u in moderation.search_users(session, query="night_o")] == ["night_owl"]
+        assert [u.username for u in moderation.search_users(session, query="T_OWL")] == ["night_owl"]
