@@ -117,6 +117,10 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     set_runtime(None)
 
 
+# Seeded by migrations and never written by tests: kept between tests.
+REFERENCE_TABLES = frozenset({"base_model"})
+
+
 @pytest.fixture(autouse=True)
 def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
@@ -128,7 +132,8 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
         from tests.support.jobs_fixture import effect
 
         for table in [effect, *reversed(Base.metadata.sorted_tables)]:
-            session.execute(delete(table))
+            if table.name not in REFERENCE_TABLES:
+                session.execute(delete(table))
     runtime.queue.huey.flush()
     runtime.cache.local.entries.clear()
     from modelyard.core.ratelimit import rate_limiter

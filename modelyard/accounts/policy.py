@@ -32,6 +32,10 @@ def has_role(user: User | None, role: Role) -> bool:
     return user is not None and not user.is_banned and ROLE_RANK[user.role] >= ROLE_RANK[role]
 
 
+def is_moderator(user: User | None) -> bool:
+    return has_role(user, Role.moderator)
+
+
 def require_moderator(principal: Principal) -> User:
     user = require_user(principal)
     if not has_role(user, Role.moderator):

@@ -201,6 +201,18 @@ class Settings(BaseSettings):
             return json.loads(value) if value.strip() else {}
         return value
 
+    # --- catalog --------------------------------------------------------------------------------------------
+    direct_upload_max_bytes: int = Field(
+        2 * 1024**3,
+        ge=1024,
+        description="Largest model file accepted in a single upload request (bigger files use resumable uploads).",
+    )
+    deleted_retention_days: int = Field(
+        30,
+        ge=0,
+        description="Days a deleted model's files are kept (a moderator can restore it) before they are purged.",
+    )
+
     # --- operations -----------------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest level logged.")
     log_format: Literal["json", "console"] = Field(

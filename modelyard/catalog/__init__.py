@@ -1,0 +1,1 @@
+"""The model hub: models, versions, files, the publishing lifecycle, hashing, scanning and downloads."""

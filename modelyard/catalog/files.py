@@ -1,0 +1,148 @@
+"""Model files: adding one (streamed to storage, hashed on the way), removing one, and the primary-file rule."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, BinaryIO, cast
+
+from sqlalchemy.orm import Session
+
+from modelyard.accounts.models import User
+from modelyard.catalog import lifecycle
+from modelyard.catalog.enums import FILE_FORMATS, FILE_FP, FILE_SIZES, FILE_TYPES, MODEL_FILE_TYPES, ModelStatus
+from modelyard.catalog.hashing import FileHasher
+from modelyard.catalog.models import ModelFile, ModelFileHash, ModelVersion
+from modelyard.catalog.service import require_editor
+from modelyard.core.db import on_commit
+from modelyard.core.errors import Conflict, PayloadTooLarge, ValidationFailed
+from modelyard.core.runtime import get_runtime
+
+CHUNK = 1024 * 1024
+DEFAULT_PREFERENCE: dict[str, str] = {"format": "SafeTensor", "size": "pruned", "fp": "fp16", "quantType": "Q4_K_M"}
+_WEIGHTS = {"format": 100.0, "size": 10.0, "fp": 1.0, "quantType": 0.5}
+_ALLOWED_METADATA = {"format": FILE_FORMATS, "size": FILE_SIZES, "fp": FILE_FP}
+
+
+def primary_file(files: Sequence[ModelFile], preference: Mapping[str, str] | None = None) -> ModelFile | None:
+    """Civitai's rule: every file scores 1000, model-weight types 1000 more, and each metadata key adds its weight
+    when it matches the preference (format 100, size 10, fp 1, quantType 0.5) or subtracts it when not."""
+    wanted = {**DEFAULT_PREFERENCE, **(preference or {})}
+    best: ModelFile | None = None
+    best_score = float("-inf")
+    for file in files:
+        if file.replaced_at is not None:
+            continue
+        score = 1000.0 + (1000.0 if file.type in MODEL_FILE_TYPES else 0.0)
+        metadata = file.metadata_ or {}
+        for key, weight in _WEIGHTS.items():
+            score += weight if metadata.get(key) == wanted.get(key) else -weight
+        if score > best_score:
+            best, best_score = file, score
+    return best
+
+
+def clean_filename(name: str) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not base or base in {".", ".."}:
+        raise ValidationFailed("The file needs a name")
+    if len(base) > 255 or any(ord(ch) < 32 for ch in base):
+        raise ValidationFailed("File names are at most 255 characters, without control characters")
+    return base
+
+
+def clean_metadata(metadata: Mapping[str, Any] | None, filename: str) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for key, value in (metadata or {}).items():
+        if value in (None, ""):
+            continue
+        if key in _ALLOWED_METADATA:
+            if value not in _ALLOWED_METADATA[key]:
+                choices = ", ".join(_ALLOWED_METADATA[key])
+                raise ValidationFailed(f"File {key} {value!r} is not one of {choices}")
+            cleaned[key] = value
+        elif key == "quantType":
+            cleaned[key] = str(value)[:20]
+        else:
+            raise ValidationFailed(f"Unknown file metadata {key!r}: use format, size, fp or quantType")
+    cleaned.setdefault("format", _format_from_name(filename))
+    return cleaned
+
+
+def _format_from_name(filename: str) -> str:
+    suffix = filename.lower().rsplit(".", 1)[-1] if "." in filename else ""
+    return {
+        "safetensors": "SafeTensor",
+        "sft": "SafeTensor",
+        "ckpt": "PickleTensor",
+        "pt": "PickleTensor",
+        "pth": "PickleTensor",
+        "bin": "PickleTensor",
+        "gguf": "GGUF",
+        "onnx": "ONNX",
+    }.get(suffix, "Other")
+
+
+def add_file(
+    session: Session,
+    actor: User,
+    version: ModelVersion,
+    *,
+    filename: str,
+    stream: BinaryIO,
+    file_type: str = "Model",
+    metadata: Mapping[str, Any] | None = None,
+) -> ModelFile:
+    """Store an uploaded file for a version, with its six hashes computed while it is copied."""
+    require_editor(actor, version.model)
+    if version.status == ModelStatus.Deleted:
+        raise Conflict(f"Version {version.id} is Deleted")
+    if file_type not in FILE_TYPES:
+        raise ValidationFailed(f"File type {file_type!r} is not one of {', '.join(FILE_TYPES)}")
+    name = clean_filename(filename)
+    cleaned = clean_metadata(metadata, name)
+    runtime = get_runtime()
+    limit = runtime.settings.direct_upload_max_bytes
+    hasher = FileHasher()
+    with tempfile.SpooledTemporaryFile(max_size=8 * CHUNK) as spool:
+        while chunk := stream.read(CHUNK):
+            hasher.update(chunk)
+            if hasher.size > limit:
+                raise PayloadTooLarge(f"Files uploaded in one request are at most {limit} bytes")
+            spool.write(chunk)
+        if hasher.size == 0:
+            raise ValidationFailed("The file is empty")
+        spool.seek(0)
+        key = f"models/{version.model_id}/{version.id}/{uuid.uuid4().hex}/{name}"
+        runtime.storage.save(key, cast(BinaryIO, spool), content_type="application/octet-stream")
+    file = ModelFile(
+        model_version_id=version.id,
+        name=name,
+        storage_key=key,
+        size_kb=hasher.size / 1024,
+        type=file_type,
+        metadata_=cleaned,
+    )
+    version.files.append(file)
+    session.flush()
+    session.add_all(ModelFileHash(file_id=file.id, type=kind, hash=value) for kind, value in hasher.digests().items())
+    session.flush()
+    session.refresh(file, ["hashes"])
+    runtime.cache.invalidate_after_commit(session, lifecycle.model_tag(version.model_id))
+    return file
+
+
+def remove_file(session: Session, actor: User, file: ModelFile) -> None:
+    """Delete a file; a published version keeps at least one. The stored object goes once the delete commits."""
+    version = file.version
+    require_editor(actor, version.model)
+    live = [other for other in version.files if other.replaced_at is None and other.id != file.id]
+    if version.status == ModelStatus.Published and not live:
+        raise Conflict("A published version keeps at least one file: upload its replacement first")
+    key = file.storage_key
+    session.delete(file)
+    session.flush()
+    storage = get_runtime().storage
+    on_commit(session, lambda: storage.delete(key))
+    get_runtime().cache.invalidate_after_commit(session, lifecycle.model_tag(version.model_id))

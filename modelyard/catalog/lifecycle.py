@@ -1,0 +1,532 @@
+"""The publishing lifecycle of models and versions: which status may follow which, who may move it, and what
+moves with it (versions, posts, search indexes, caches, the transition log).
+
+Every change of status goes through `_move`, so the transition table is enforced and logged in one place.
+Functions take the acting user (`None` for the system: the scheduler, a scanner) and flush; the caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from modelyard.accounts import policy
+from modelyard.accounts.models import User
+from modelyard.catalog.enums import ModelStatus, ScanResult, UnpublishKind
+from modelyard.catalog.models import Model, ModelFile, ModelVersion, StatusTransition
+from modelyard.core.db import on_commit, utcnow
+from modelyard.core.errors import Conflict, Forbidden, ValidationFailed
+from modelyard.core.runtime import get_runtime
+from modelyard.images.models import Image, Post
+from modelyard.search import outbox
+
+S = ModelStatus
+# The specification's transitions (publishing: Draft, Unpublished, UnpublishedViolation, Training and Scheduled
+# to Published; unpublishing: Published to Unpublished, UnpublishedViolation or Deleted) and the few a working
+# site needs besides, each explained in docs/decisions/0008-publishing-lifecycle.md.
+TRANSITIONS: dict[ModelStatus, tuple[ModelStatus, ...]] = {
+    S.Draft: (S.Published, S.Scheduled, S.Deleted),
+    S.Training: (S.Published, S.Draft, S.Deleted),
+    S.Scheduled: (S.Published, S.Draft, S.Deleted),
+    S.Published: (S.Unpublished, S.UnpublishedViolation, S.Deleted),
+    S.Unpublished: (S.Published, S.UnpublishedViolation, S.Deleted),
+    S.UnpublishedViolation: (S.Published, S.Deleted),
+    S.GatherInterest: (S.Deleted,),
+    S.Deleted: (S.Unpublished,),
+}
+# Moves only a moderator (or the system) makes: lifting a violation, restoring deleted content, and marking one.
+_STAFF_ONLY = {(S.UnpublishedViolation, S.Published), (S.Deleted, S.Unpublished)}
+_VIOLATION_KINDS = {UnpublishKind.violation, UnpublishKind.legal, UnpublishKind.scan}
+_UNPUBLISH_META = ("unpublishedAt", "unpublishedBy", "unpublishedReason", "customMessage", "unpublishedWithModel")
+MAX_REASON = 2000
+
+Hook = Callable[[Session, Model], None]
+_visibility_hooks: list[Hook] = []
+
+
+def on_model_visibility_changed(hook: Hook) -> Hook:
+    """Register `hook(session, model)`, run in the transaction whenever a model appears or disappears (collections
+    reindex the collections holding it)."""
+    _visibility_hooks.append(hook)
+    return hook
+
+
+def allowed_next(status: ModelStatus) -> tuple[ModelStatus, ...]:
+    return TRANSITIONS[status]
+
+
+def check_transition(label: str, current: ModelStatus, target: ModelStatus) -> None:
+    if target not in TRANSITIONS[current]:
+        allowed = TRANSITIONS[current]
+        choices = ", ".join(s.value for s in allowed) if allowed else "nothing else"
+        raise Conflict(
+            f"{label} is {current.value}; from {current.value} it can go to {choices}, not {target.value}",
+            status=current.value,
+            allowed=[s.value for s in allowed],
+        )
+
+
+def _is_staff(actor: User | None) -> bool:
+    return actor is None or policy.is_moderator(actor)
+
+
+def _label(entity: Model | ModelVersion) -> str:
+    return f"Model {entity.id}" if isinstance(entity, Model) else f"Version {entity.id}"
+
+
+def _move(
+    session: Session,
+    entity: Model | ModelVersion,
+    target: ModelStatus,
+    actor: User | None,
+    *,
+    trigger: str,
+    reason: str | None = None,
+    message: str | None = None,
+) -> None:
+    current = entity.status
+    check_transition(_label(entity), current, target)
+    if (current, target) in _STAFF_ONLY and not _is_staff(actor):
+        raise Forbidden(f"Only a moderator can move {_label(entity)} from {current.value} to {target.value}")
+    entity.status = target
+    session.add(
+        StatusTransition(
+            entity_type="Model" if isinstance(entity, Model) else "ModelVersion",
+            entity_id=entity.id,
+            model_id=entity.id if isinstance(entity, Model) else entity.model_id,
+            from_status=current,
+            to_status=target,
+            actor_id=actor.id if actor else None,
+            trigger=trigger,
+            reason=reason,
+            message=message,
+        )
+    )
+
+
+def last_transition(session: Session, entity: Model | ModelVersion) -> StatusTransition | None:
+    session.flush()
+    kind = "Model" if isinstance(entity, Model) else "ModelVersion"
+    return session.scalar(
+        select(StatusTransition)
+        .where(StatusTransition.entity_type == kind, StatusTransition.entity_id == entity.id)
+        .order_by(StatusTransition.id.desc())
+        .limit(1)
+    )
+
+
+def _clean_text(value: str | None, what: str, *, required: bool = False) -> str | None:
+    value = (value or "").strip()
+    if required and not value:
+        raise ValidationFailed(f"A {what} is required")
+    if len(value) > MAX_REASON:
+        raise ValidationFailed(f"The {what} is at most {MAX_REASON} characters")
+    return value or None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _require_manager(actor: User | None, model: Model) -> None:
+    if actor is not None and not policy.is_owner_or_moderator(actor, model.user_id):
+        raise Forbidden("Only the model's owner or a moderator can do this")
+
+
+def _require_can_publish(actor: User | None, model: Model) -> None:
+    _require_manager(actor, model)
+    if actor is not None and not policy.is_moderator(actor) and not policy.can_post(actor):
+        raise Forbidden("Your account is muted: you cannot publish for now")
+
+
+def _live_files(version: ModelVersion) -> list[ModelFile]:
+    return [file for file in version.files if file.replaced_at is None]
+
+
+def _check_publishable(version: ModelVersion) -> None:
+    files = _live_files(version)
+    if not files:
+        raise Conflict(f"Version {version.name!r} has no files: upload one before publishing it")
+    for file in files:
+        if ScanResult.Danger in (file.pickle_scan_result, file.virus_scan_result):
+            raise Conflict(f"File {file.name!r} of version {version.name!r} failed its scan and cannot be published")
+
+
+# --- what moves along ------------------------------------------------------------------------------------------
+
+
+def _version_ids(versions: Iterable[ModelVersion]) -> list[int]:
+    return [version.id for version in versions]
+
+
+def _hide_posts(session: Session, version_ids: list[int], actor: User | None, now: datetime) -> list[int]:
+    """Posts of these versions lose publishedAt (kept as metadata.prevPublishedAt); returns their image ids."""
+    if not version_ids:
+        return []
+    posts = session.scalars(
+        select(Post).where(Post.model_version_id.in_(version_ids), Post.published_at.is_not(None))
+    ).all()
+    for post in posts:
+        assert post.published_at is not None
+        post.metadata_ = {
+            **(post.metadata_ or {}),
+            "prevPublishedAt": _iso(post.published_at),
+            "unpublishedAt": _iso(now),
+            "unpublishedBy": actor.id if actor else None,
+        }
+        post.published_at = None
+    return _image_ids(session, [post.id for post in posts])
+
+
+def _show_posts(session: Session, versions: list[ModelVersion], owner_id: int, now: datetime) -> list[int]:
+    """The owner's hidden posts of these versions come back, with their first publication date when they had one."""
+    if not versions:
+        return []
+    posts = session.scalars(
+        select(Post).where(
+            Post.model_version_id.in_(_version_ids(versions)),
+            Post.user_id == owner_id,
+            Post.published_at.is_(None),
+        )
+    ).all()
+    for post in posts:
+        metadata = dict(post.metadata_ or {})
+        previous = metadata.pop("prevPublishedAt", None)
+        metadata.pop("unpublishedAt", None)
+        metadata.pop("unpublishedBy", None)
+        post.published_at = datetime.fromisoformat(previous) if previous else now
+        post.metadata_ = metadata
+    return _image_ids(session, [post.id for post in posts])
+
+
+def _image_ids(session: Session, post_ids: list[int]) -> list[int]:
+    if not post_ids:
+        return []
+    return list(session.scalars(select(Image.id).where(Image.post_id.in_(post_ids))))
+
+
+def _refresh_last_version_at(session: Session, model: Model) -> None:
+    session.flush()
+    published = [v.published_at for v in model.versions if v.status == S.Published and v.published_at is not None]
+    model.last_version_at = max(published) if published else None
+
+
+def _after_change(session: Session, model: Model, *, visible: bool, image_ids: list[int]) -> None:
+    """Search, caches, hooks and live events: everything outside the rows themselves."""
+    outbox.queue(session, "models", [model.id], "update" if model.status == S.Published else "delete")
+    outbox.queue(session, "images", image_ids, "update" if visible else "delete")
+    for hook in list(_visibility_hooks):
+        hook(session, model)
+    runtime = get_runtime()
+    runtime.cache.invalidate_after_commit(session, content_tag(model.user_id), model_tag(model.id))
+    payload = {"modelId": model.id, "status": model.status.value}
+    on_commit(session, lambda: runtime.events.publish("catalog.model", payload))
+
+
+def content_tag(user_id: int) -> str:
+    """The cache tag of a user's content overview (their models by status)."""
+    return f"user:{user_id}:content"
+
+
+def model_tag(model_id: int) -> str:
+    return f"model:{model_id}"
+
+
+def _mark_unpublished(meta: dict[str, Any] | None, actor: User | None, now: datetime, **extra: Any) -> dict[str, Any]:
+    marked = {key: value for key, value in (meta or {}).items() if key not in _UNPUBLISH_META}
+    marked.update(unpublishedAt=_iso(now), unpublishedBy=actor.id if actor else None)
+    marked.update({key: value for key, value in extra.items() if value is not None})
+    return marked
+
+
+def _clear_unpublished(meta: dict[str, Any] | None) -> dict[str, Any]:
+    return {key: value for key, value in (meta or {}).items() if key not in _UNPUBLISH_META}
+
+
+def _had_early_access_purchase(versions: Iterable[ModelVersion]) -> bool:
+    return any((version.meta or {}).get("hadEarlyAccessPurchase") for version in versions)
+
+
+def record_early_access_purchase(session: Session, version: ModelVersion) -> None:
+    """Called by Buzz when someone buys early access: from then on only a moderator can take the version down."""
+    version.meta = {**(version.meta or {}), "hadEarlyAccessPurchase": True}
+    session.flush()
+
+
+# --- publishing ------------------------------------------------------------------------------------------------
+
+
+def _set_published(session: Session, version: ModelVersion, actor: User | None, now: datetime, trigger: str) -> None:
+    _move(session, version, S.Published, actor, trigger=trigger)
+    version.published_at = version.published_at or now
+    version.scheduled_for = None
+    version.meta = _clear_unpublished(version.meta)
+    if version.early_access_days and version.early_access_ends_at is None:
+        version.early_access_ends_at = version.published_at + timedelta(days=version.early_access_days)
+
+
+def _versions_to_publish(model: Model, version_ids: list[int] | None) -> list[ModelVersion]:
+    if version_ids is not None:
+        by_id = {version.id: version for version in model.versions}
+        unknown = [vid for vid in version_ids if vid not in by_id]
+        if unknown:
+            raise ValidationFailed(f"Versions {unknown} are not versions of model {model.id}")
+        return [by_id[vid] for vid in version_ids if by_id[vid].status != S.Published]
+    return [
+        version
+        for version in model.versions
+        if version.status in (S.Draft, S.Training, S.Scheduled)
+        or (version.status in (S.Unpublished, S.UnpublishedViolation) and version.meta.get("unpublishedWithModel"))
+    ]
+
+
+def publish_model(
+    session: Session,
+    model: Model,
+    actor: User | None,
+    *,
+    version_ids: list[int] | None = None,
+    trigger: str = "manual",
+) -> None:
+    """Publish (or republish) a model with its versions: by default its drafts and the versions that went down
+    with it; `version_ids` names them instead. publishedAt keeps its first value."""
+    _require_can_publish(actor, model)
+    check_transition(_label(model), model.status, S.Published)
+    versions = _versions_to_publish(model, version_ids)
+    for version in versions:
+        _check_publishable(version)
+    if not versions and not any(v.status == S.Published for v in model.versions):
+        raise Conflict("A model needs at least one version with a file before it can be published")
+    now = utcnow()
+    _move(session, model, S.Published, actor, trigger=trigger)
+    model.published_at = model.published_at or now
+    model.scheduled_for = None
+    model.meta = _clear_unpublished(model.meta)
+    for version in versions:
+        _set_published(session, version, actor, now, trigger)
+    image_ids = _show_posts(session, [v for v in model.versions if v.status == S.Published], model.user_id, now)
+    _refresh_last_version_at(session, model)
+    _after_change(session, model, visible=True, image_ids=image_ids)
+
+
+def publish_version(session: Session, version: ModelVersion, actor: User | None, *, trigger: str = "manual") -> None:
+    """Publish one version of a published model (a new version, or one brought back)."""
+    model = version.model
+    _require_can_publish(actor, model)
+    check_transition(_label(version), version.status, S.Published)
+    if model.status != S.Published:
+        raise Conflict(f"Model {model.id} is {model.status.value}: publish the model, and this version with it")
+    _check_publishable(version)
+    now = utcnow()
+    _set_published(session, version, actor, now, trigger)
+    image_ids = _show_posts(session, [version], model.user_id, now)
+    _refresh_last_version_at(session, model)
+    _after_change(session, model, visible=True, image_ids=image_ids)
+
+
+def schedule_model(
+    session: Session, model: Model, actor: User | None, *, at: datetime, version_ids: list[int] | None = None
+) -> None:
+    """Draft → Scheduled: the model and its versions publish at `at` (a periodic job checks every minute, and a
+    delayed job fires at the time itself)."""
+    _require_can_publish(actor, model)
+    at = _future(at)
+    check_transition(_label(model), model.status, S.Scheduled)
+    versions = [v for v in _versions_to_publish(model, version_ids) if v.status == S.Draft]
+    if not versions:
+        raise Conflict("A model needs at least one draft version with a file to be scheduled")
+    for version in versions:
+        _check_publishable(version)
+    _move(session, model, S.Scheduled, actor, trigger="manual")
+    model.scheduled_for = at
+    for version in versions:
+        _move(session, version, S.Scheduled, actor, trigger="manual")
+        version.scheduled_for = at
+    _send_at(session, at)
+    _after_change(session, model, visible=False, image_ids=[])
+
+
+def schedule_version(session: Session, version: ModelVersion, actor: User | None, *, at: datetime) -> None:
+    """A new version of a published model, Draft → Scheduled."""
+    _require_can_publish(actor, version.model)
+    at = _future(at)
+    check_transition(_label(version), version.status, S.Scheduled)
+    _check_publishable(version)
+    _move(session, version, S.Scheduled, actor, trigger="manual")
+    version.scheduled_for = at
+    _send_at(session, at)
+    _after_change(session, version.model, visible=False, image_ids=[])
+
+
+def cancel_schedule(session: Session, entity: Model | ModelVersion, actor: User | None) -> None:
+    """Scheduled → Draft, for a model (with its scheduled versions) or one version."""
+    model = entity if isinstance(entity, Model) else entity.model
+    _require_manager(actor, model)
+    check_transition(_label(entity), entity.status, S.Draft)
+    if entity.status != S.Scheduled:
+        raise Conflict(f"{_label(entity)} is {entity.status.value}, not Scheduled")
+    targets: list[Model | ModelVersion] = [entity]
+    if isinstance(entity, Model):
+        targets += [v for v in entity.versions if v.status == S.Scheduled]
+    for target in targets:
+        _move(session, target, S.Draft, actor, trigger="manual")
+        target.scheduled_for = None
+    _after_change(session, model, visible=False, image_ids=[])
+
+
+def _future(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValidationFailed("The scheduled time needs a time zone (for example 2030-01-01T12:00:00Z)")
+    if at <= utcnow():
+        raise ValidationFailed("The scheduled time must be in the future")
+    return at
+
+
+def _send_at(session: Session, at: datetime) -> None:
+    from modelyard.catalog.tasks import publish_scheduled_now
+
+    delay = max(0.0, (at - utcnow()).total_seconds())
+    publish_scheduled_now.enqueue(session, delay=delay, dedupe_key=f"catalog.publish_at:{at.isoformat()}")
+
+
+# --- unpublishing and deleting ---------------------------------------------------------------------------------
+
+
+def _unpublish_target(kind: UnpublishKind) -> ModelStatus:
+    return S.UnpublishedViolation if kind in _VIOLATION_KINDS else S.Unpublished
+
+
+def _check_unpublish_rights(
+    actor: User | None, model: Model, kind: UnpublishKind, versions: Iterable[ModelVersion], reason: str | None
+) -> None:
+    if kind in (UnpublishKind.violation, UnpublishKind.legal) and not _is_staff(actor):
+        raise Forbidden("Only moderators unpublish for a violation or a legal request")
+    if kind in (UnpublishKind.scan, UnpublishKind.ban) and actor is not None and not policy.is_moderator(actor):
+        raise Forbidden("Scan and ban unpublishing is done by the system")
+    _require_manager(actor, model)
+    if kind in _VIOLATION_KINDS and not reason:
+        raise ValidationFailed("Say why: a reason is required to unpublish for a violation")
+    if not _is_staff(actor) and _had_early_access_purchase(versions):
+        raise Forbidden("People have bought early access to this; only a moderator can unpublish it now")
+
+
+def unpublish_model(
+    session: Session,
+    model: Model,
+    actor: User | None,
+    *,
+    kind: UnpublishKind = UnpublishKind.voluntary,
+    reason: str | None = None,
+    message: str | None = None,
+) -> None:
+    """Take a model down with all its versions; their posts are hidden and remember when they were published."""
+    reason = _clean_text(reason, "reason")
+    message = _clean_text(message, "message")
+    _check_unpublish_rights(actor, model, kind, model.versions, reason)
+    target = _unpublish_target(kind)
+    check_transition(_label(model), model.status, target)
+    now = utcnow()
+    _move(session, model, target, actor, trigger=_trigger(kind), reason=reason, message=message)
+    model.meta = _mark_unpublished(model.meta, actor, now, unpublishedReason=reason, customMessage=message)
+    versions = [v for v in model.versions if v.status == S.Published]
+    for version in versions:
+        # The specification: every version of an unpublished model becomes Unpublished.
+        _move(session, version, S.Unpublished, actor, trigger=_trigger(kind), reason=reason)
+        version.meta = _mark_unpublished(
+            version.meta, actor, now, unpublishedReason=reason, customMessage=message, unpublishedWithModel=True
+        )
+    image_ids = _hide_posts(session, _version_ids(versions), actor, now)
+    _refresh_last_version_at(session, model)
+    _after_change(session, model, visible=False, image_ids=image_ids)
+
+
+def unpublish_version(
+    session: Session,
+    version: ModelVersion,
+    actor: User | None,
+    *,
+    kind: UnpublishKind = UnpublishKind.voluntary,
+    reason: str | None = None,
+    message: str | None = None,
+) -> None:
+    """Take one version down. When it was the model's last published version, the model goes down with it."""
+    model = version.model
+    reason = _clean_text(reason, "reason")
+    message = _clean_text(message, "message")
+    _check_unpublish_rights(actor, model, kind, [version], reason)
+    target = _unpublish_target(kind)
+    check_transition(_label(version), version.status, target)
+    now = utcnow()
+    _move(session, version, target, actor, trigger=_trigger(kind), reason=reason, message=message)
+    version.meta = _mark_unpublished(version.meta, actor, now, unpublishedReason=reason, customMessage=message)
+    image_ids = _hide_posts(session, [version.id], actor, now)
+    _refresh_last_version_at(session, model)
+    if model.status == S.Published and not any(v.status == S.Published for v in model.versions):
+        _move(session, model, target, actor, trigger=_trigger(kind), reason="Its last published version went down")
+        model.meta = _mark_unpublished(model.meta, actor, now, unpublishedReason=reason, customMessage=message)
+    _after_change(session, model, visible=False, image_ids=image_ids)
+
+
+def _trigger(kind: UnpublishKind) -> str:
+    return "manual" if kind == UnpublishKind.voluntary else kind.value
+
+
+def delete_model(session: Session, model: Model, actor: User | None) -> None:
+    """Soft delete: hidden from everyone but moderators; files are purged after the retention period."""
+    _require_manager(actor, model)
+    if not _is_staff(actor) and _had_early_access_purchase(model.versions):
+        raise Forbidden("People have bought early access to this; only a moderator can delete it now")
+    check_transition(_label(model), model.status, S.Deleted)
+    now = utcnow()
+    _move(session, model, S.Deleted, actor, trigger="manual")
+    model.deleted_at = now
+    model.deleted_by = actor.id if actor else None
+    versions = [v for v in model.versions if v.status != S.Deleted]
+    for version in versions:
+        _move(session, version, S.Deleted, actor, trigger="manual")
+        version.deleted_at = now
+        version.meta = {**(version.meta or {}), "deletedWithModel": True}
+    image_ids = _hide_posts(session, _version_ids(versions), actor, now)
+    _refresh_last_version_at(session, model)
+    _after_change(session, model, visible=False, image_ids=image_ids)
+
+
+def delete_version(session: Session, version: ModelVersion, actor: User | None) -> None:
+    model = version.model
+    _require_manager(actor, model)
+    if not _is_staff(actor) and _had_early_access_purchase([version]):
+        raise Forbidden("People have bought early access to this version; only a moderator can delete it now")
+    check_transition(_label(version), version.status, S.Deleted)
+    now = utcnow()
+    _move(session, version, S.Deleted, actor, trigger="manual")
+    version.deleted_at = now
+    image_ids = _hide_posts(session, [version.id], actor, now)
+    _refresh_last_version_at(session, model)
+    if model.status == S.Published and not any(v.status == S.Published for v in model.versions):
+        _move(session, model, S.Unpublished, actor, trigger="system", reason="Its last published version was deleted")
+        model.meta = _mark_unpublished(model.meta, actor, now)
+    _after_change(session, model, visible=False, image_ids=image_ids)
+
+
+def restore_model(session: Session, model: Model, actor: User | None) -> None:
+    """A moderator undoes a deletion (before the purge): Deleted → Unpublished, for the owner to republish."""
+    check_transition(_label(model), model.status, S.Unpublished)
+    if not _is_staff(actor):
+        raise Forbidden("Only a moderator can restore a deleted model")
+    if any(file.data_purged for version in model.versions for file in version.files):
+        raise Conflict("The files of this model were purged; it cannot be restored")
+    now = utcnow()
+    _move(session, model, S.Unpublished, actor, trigger="manual")
+    model.deleted_at = model.deleted_by = None
+    model.meta = _mark_unpublished(model.meta, actor, now)
+    for version in model.versions:
+        if version.status == S.Deleted and version.meta.get("deletedWithModel"):
+            _move(session, version, S.Unpublished, actor, trigger="manual")
+            version.deleted_at = None
+            meta = {key: value for key, value in version.meta.items() if key != "deletedWithModel"}
+            version.meta = _mark_unpublished(meta, actor, now, unpublishedWithModel=True)
+    _after_change(session, model, visible=False, image_ids=[])

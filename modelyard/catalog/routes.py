@@ -1,0 +1,343 @@
+"""JSON API of the catalog: models and versions, their files, and the publishing lifecycle.
+
+Everything a page does is here too. Reads apply the visibility rule (what you may not see answers 404, exactly
+like what does not exist); writes need the owner or a moderator, and through an API key the ModelsWrite scope
+(ModelsDelete to delete).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from modelyard.accounts import policy
+from modelyard.accounts.auth import AdminUser, ModeratorUser, PrincipalDep, requires
+from modelyard.accounts.models import User
+from modelyard.accounts.scopes import TokenScope
+from modelyard.catalog import basemodels, files, lifecycle, queries, service, visibility
+from modelyard.catalog.enums import ModelStatus, UnpublishKind
+from modelyard.catalog.models import Model, ModelFile, ModelVersion
+from modelyard.catalog.schemas import (
+    FileOut,
+    ModelCreate,
+    ModelOut,
+    ModelSummary,
+    ModelUpdate,
+    PublishRequest,
+    TransitionOut,
+    UnpublishRequest,
+    VersionCreate,
+    VersionOut,
+    VersionPublishRequest,
+    VersionUpdate,
+)
+from modelyard.core.errors import NotFound
+from modelyard.core.http import SessionDep
+
+router = APIRouter(tags=["catalog"])
+Writer = Annotated[User, Depends(requires(TokenScope.ModelsWrite))]
+Deleter = Annotated[User, Depends(requires(TokenScope.ModelsDelete))]
+
+
+def catalog_viewer(principal: PrincipalDep) -> User | None:
+    """Who reads: a key without ModelsRead reads as anyone would (it does not unlock the owner's drafts)."""
+    return principal.user if principal.allows(TokenScope.ModelsRead) else None
+
+
+Viewer = Annotated[User | None, Depends(catalog_viewer)]
+
+
+def _staff_check(principal: PrincipalDep, model: Model) -> None:
+    # Acting on someone else's model is a moderator's power, which through an API key needs the Full scope.
+    if principal.user is not None and principal.user.id != model.user_id:
+        policy.require_moderator(principal)
+
+
+def _model_for_write(session: Session, principal: PrincipalDep, model_id: int) -> tuple[User, Model]:
+    user = policy.require_user(principal)
+    model = visibility.get_model(session, user, model_id)
+    _staff_check(principal, model)
+    return user, model
+
+
+def _version_for_write(session: Session, principal: PrincipalDep, version_id: int) -> tuple[User, ModelVersion]:
+    user = policy.require_user(principal)
+    version = visibility.get_version(session, user, version_id)
+    _staff_check(principal, version.model)
+    return user, version
+
+
+def _model_out(session: Session, viewer: User | None, model_id: int) -> ModelOut:
+    session.flush()
+    session.expire_all()
+    return queries.model_out(session, viewer, queries.load_model(session, viewer, model_id))
+
+
+def _version_out(session: Session, version: ModelVersion) -> VersionOut:
+    session.flush()
+    session.refresh(version)
+    return queries.version_out(version)
+
+
+# --- models ----------------------------------------------------------------------------------------------------
+
+
+@router.post("/api/models", status_code=status.HTTP_201_CREATED, response_model=ModelOut)
+def create_model(body: ModelCreate, user: Writer, session: SessionDep) -> ModelOut:
+    """Create a model in Draft. Add a version and a file, then publish it (or schedule it)."""
+    model = service.create_model(session, user, body)
+    return _model_out(session, user, model.id)
+
+
+@router.get("/api/models/{model_id}", response_model=ModelOut, responses={404: {"description": "No such model"}})
+def get_model(model_id: int, viewer: Viewer, session: SessionDep) -> ModelOut:
+    """A model with the versions the caller may see, their files (primary marked) and hashes."""
+    return queries.model_out(session, viewer, queries.load_model(session, viewer, model_id))
+
+
+@router.patch("/api/models/{model_id}", response_model=ModelOut)
+def update_model(model_id: int, body: ModelUpdate, _: Writer, principal: PrincipalDep, session: SessionDep) -> ModelOut:
+    """Change a model's details. Only the fields sent change; `tags` replaces the whole list."""
+    user, model = _model_for_write(session, principal, model_id)
+    service.update_model(session, user, model, body)
+    return _model_out(session, user, model_id)
+
+
+@router.post("/api/models/{model_id}/publish", response_model=ModelOut, responses={409: {"description": "Not now"}})
+def publish_model(
+    model_id: int, body: PublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
+) -> ModelOut:
+    """Publish the model and its draft versions (or `version_ids`), or with `scheduled_for` schedule it. A
+    republished model brings back the versions that went down with it; publishedAt keeps its first value."""
+    user, model = _model_for_write(session, principal, model_id)
+    if body.scheduled_for is not None:
+        lifecycle.schedule_model(session, model, user, at=body.scheduled_for, version_ids=body.version_ids)
+    else:
+        lifecycle.publish_model(session, model, user, version_ids=body.version_ids)
+    return _model_out(session, user, model_id)
+
+
+@router.post("/api/models/{model_id}/unpublish", response_model=ModelOut)
+def unpublish_model(
+    model_id: int, body: UnpublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
+) -> ModelOut:
+    """Unpublish the model and all its versions. Owners unpublish `voluntary`; moderators also for a `violation`
+    or a `legal` request (DMCA), with a reason and an optional message to the owner."""
+    user, model = _model_for_write(session, principal, model_id)
+    if body.kind != UnpublishKind.voluntary:
+        policy.require_moderator(principal)
+    lifecycle.unpublish_model(session, model, user, kind=body.kind, reason=body.reason, message=body.custom_message)
+    return _model_out(session, user, model_id)
+
+
+@router.post("/api/models/{model_id}/cancel-schedule", response_model=ModelOut)
+def cancel_model_schedule(model_id: int, _: Writer, principal: PrincipalDep, session: SessionDep) -> ModelOut:
+    """Scheduled → Draft."""
+    user, model = _model_for_write(session, principal, model_id)
+    lifecycle.cancel_schedule(session, model, user)
+    return _model_out(session, user, model_id)
+
+
+@router.delete("/api/models/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_model(model_id: int, _: Deleter, principal: PrincipalDep, session: SessionDep) -> Response:
+    """Soft-delete a model: hidden from everyone but moderators; its files are purged after the retention period."""
+    user, model = _model_for_write(session, principal, model_id)
+    lifecycle.delete_model(session, model, user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/api/models/{model_id}/restore", response_model=ModelOut)
+def restore_model(model_id: int, principal: PrincipalDep, session: SessionDep) -> ModelOut:
+    """Moderators: bring a deleted model back as Unpublished (before its files are purged)."""
+    user = policy.require_moderator(principal)
+    model = visibility.get_model(session, user, model_id)
+    lifecycle.restore_model(session, model, user)
+    return _model_out(session, user, model_id)
+
+
+@router.get("/api/models/{model_id}/transitions", response_model=list[TransitionOut])
+def model_transitions(model_id: int, principal: PrincipalDep, session: SessionDep) -> list[TransitionOut]:
+    """The model's status history (its versions' too): for its owner and moderators."""
+    user = policy.require_user(principal)
+    model = visibility.get_model(session, user, model_id)
+    if not policy.is_owner_or_moderator(user, model.user_id):
+        raise NotFound(f"No model with id {model_id}")
+    return queries.transitions(session, model_id=model_id, limit=500)
+
+
+# --- versions --------------------------------------------------------------------------------------------------
+
+
+@router.post("/api/models/{model_id}/versions", status_code=status.HTTP_201_CREATED, response_model=VersionOut)
+def create_version(
+    model_id: int, body: VersionCreate, _: Writer, principal: PrincipalDep, session: SessionDep
+) -> VersionOut:
+    """Add a Draft version, shown first (newest)."""
+    user, model = _model_for_write(session, principal, model_id)
+    version = service.create_version(session, user, model, body)
+    return _version_out(session, version)
+
+
+class VersionOrder(BaseModel):
+    version_ids: list[int] = Field(min_length=1, max_length=500)
+
+
+@router.put("/api/models/{model_id}/versions/order", response_model=ModelOut)
+def reorder_versions(
+    model_id: int, body: VersionOrder, _: Writer, principal: PrincipalDep, session: SessionDep
+) -> ModelOut:
+    """Set the order versions are shown in (every version id, first shown first)."""
+    user, model = _model_for_write(session, principal, model_id)
+    service.reorder_versions(session, user, model, body.version_ids)
+    return _model_out(session, user, model_id)
+
+
+@router.get("/api/model-versions/{version_id}", response_model=VersionOut)
+def get_version(version_id: int, viewer: Viewer, session: SessionDep) -> VersionOut:
+    return queries.version_out(visibility.get_version(session, viewer, version_id))
+
+
+@router.patch("/api/model-versions/{version_id}", response_model=VersionOut)
+def update_version(
+    version_id: int, body: VersionUpdate, _: Writer, principal: PrincipalDep, session: SessionDep
+) -> VersionOut:
+    user, version = _version_for_write(session, principal, version_id)
+    service.update_version(session, user, version, body)
+    return _version_out(session, version)
+
+
+@router.post("/api/model-versions/{version_id}/publish", response_model=VersionOut)
+def publish_version(
+    version_id: int, body: VersionPublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
+) -> VersionOut:
+    """Publish a version of a published model, or with `scheduled_for` schedule it."""
+    user, version = _version_for_write(session, principal, version_id)
+    if body.scheduled_for is not None:
+        lifecycle.schedule_version(session, version, user, at=body.scheduled_for)
+    else:
+        lifecycle.publish_version(session, version, user)
+    return _version_out(session, version)
+
+
+@router.post("/api/model-versions/{version_id}/unpublish", response_model=VersionOut)
+def unpublish_version(
+    version_id: int, body: UnpublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
+) -> VersionOut:
+    """Unpublish one version; the model goes down too when it was its last published version."""
+    user, version = _version_for_write(session, principal, version_id)
+    if body.kind != UnpublishKind.voluntary:
+        policy.require_moderator(principal)
+    lifecycle.unpublish_version(session, version, user, kind=body.kind, reason=body.reason, message=body.custom_message)
+    return _version_out(session, version)
+
+
+@router.post("/api/model-versions/{version_id}/cancel-schedule", response_model=VersionOut)
+def cancel_version_schedule(version_id: int, _: Writer, principal: PrincipalDep, session: SessionDep) -> VersionOut:
+    user, version = _version_for_write(session, principal, version_id)
+    lifecycle.cancel_schedule(session, version, user)
+    return _version_out(session, version)
+
+
+@router.delete("/api/model-versions/{version_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_version(version_id: int, _: Deleter, principal: PrincipalDep, session: SessionDep) -> Response:
+    user, version = _version_for_write(session, principal, version_id)
+    lifecycle.delete_version(session, version, user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# --- files -----------------------------------------------------------------------------------------------------
+
+
+@router.post("/api/model-versions/{version_id}/files", status_code=status.HTTP_201_CREATED, response_model=FileOut)
+def upload_file(
+    version_id: int,
+    file: Annotated[UploadFile, File(description="The file's bytes")],
+    _: Writer,
+    principal: PrincipalDep,
+    session: SessionDep,
+    type: Annotated[str, Form(max_length=32)] = "Model",
+    format: Annotated[str | None, Form(max_length=20)] = None,
+    size: Annotated[str | None, Form(max_length=10)] = None,
+    fp: Annotated[str | None, Form(max_length=20)] = None,
+    quant_type: Annotated[str | None, Form(alias="quantType", max_length=20)] = None,
+) -> FileOut:
+    """Upload a file to a version in one request (multipart form); its six hashes are computed on the way."""
+    user, version = _version_for_write(session, principal, version_id)
+    stored = files.add_file(
+        session,
+        user,
+        version,
+        filename=file.filename or "",
+        stream=file.file,
+        file_type=type,
+        metadata={"format": format, "size": size, "fp": fp, "quantType": quant_type},
+    )
+    session.refresh(version)
+    primary = files.primary_file(version.files)
+    return queries.file_out(stored, primary=primary is stored)
+
+
+@router.delete("/api/model-files/{file_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_file(file_id: int, _: Writer, principal: PrincipalDep, session: SessionDep) -> Response:
+    stored = session.get(ModelFile, file_id)
+    if stored is None:
+        raise NotFound(f"No model file with id {file_id}")
+    user, _version = _version_for_write(session, principal, stored.model_version_id)
+    files.remove_file(session, user, stored)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# --- the owner's dashboard, moderation, base models ------------------------------------------------------------
+
+
+class MyModels(BaseModel):
+    overview: dict[str, int]
+    items: list[ModelSummary]
+
+
+@router.get("/api/me/models", response_model=MyModels)
+def my_models(
+    user: Annotated[User, Depends(requires(TokenScope.ModelsRead))],
+    session: SessionDep,
+    status_filter: Annotated[ModelStatus | None, Query(alias="status")] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> MyModels:
+    """Your models, newest change first (50 a page), and how many you have in each status."""
+    return MyModels(
+        overview=queries.content_overview(session, user.id),
+        items=queries.owner_models(session, user.id, status=status_filter, page=page),
+    )
+
+
+@router.get("/api/moderation/transitions", response_model=list[TransitionOut])
+def all_transitions(
+    _: ModeratorUser,
+    session: SessionDep,
+    model_id: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, description="Only entries older than this id (paging)")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[TransitionOut]:
+    """Moderators: every status change, newest first."""
+    return queries.transitions(session, model_id=model_id, before=before, limit=limit)
+
+
+@router.get("/api/base-models", response_model=list[str])
+def list_base_models(session: SessionDep) -> list[str]:
+    return basemodels.names(session)
+
+
+class BaseModelIn(BaseModel):
+    name: str = Field(min_length=1, max_length=60)
+    ecosystem: str = Field(min_length=1, max_length=30)
+    media: str = Field(default="image", pattern="^(image|video|audio|3d)$")
+    hidden: bool = False
+
+
+@router.post("/api/admin/base-models", status_code=status.HTTP_201_CREATED, response_model=list[str])
+def add_base_model(body: BaseModelIn, _: AdminUser, session: SessionDep) -> list[str]:
+    """Administrators: add a base model (a new architecture) without a release."""
+    basemodels.add(session, name=body.name, ecosystem=body.ecosystem, media=body.media, hidden=body.hidden)
+    return basemodels.names(session)

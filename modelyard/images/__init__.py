@@ -1,0 +1,1 @@
+"""Images and posts: galleries, generation metadata, thumbnails."""

@@ -1,0 +1,1 @@
+"""Search and discovery over every searchable domain."""
