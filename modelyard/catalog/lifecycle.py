@@ -300,6 +300,8 @@ def publish_model(
     for version in versions:
         _check_publishable(version)
     if not versions and not any(v.status == S.Published for v in model.versions):
+        if any(v.status in (S.Unpublished, S.UnpublishedViolation) for v in model.versions):
+            raise Conflict("No version would be published: name the unpublished ones to bring back in version_ids")
         raise Conflict("A model needs at least one version with a file before it can be published")
     now = utcnow()
     _move(session, model, S.Published, actor, trigger=trigger)
@@ -366,9 +368,12 @@ def cancel_schedule(session: Session, entity: Model | ModelVersion, actor: User 
     """Scheduled → Draft, for a model (with its scheduled versions) or one version."""
     model = entity if isinstance(entity, Model) else entity.model
     _require_manager(actor, model)
-    check_transition(_label(entity), entity.status, S.Draft)
     if entity.status != S.Scheduled:
-        raise Conflict(f"{_label(entity)} is {entity.status.value}, not Scheduled")
+        raise Conflict(
+            f"{_label(entity)} is {entity.status.value}; only Scheduled content has a schedule to cancel",
+            status=entity.status.value,
+            allowed=[s.value for s in TRANSITIONS[entity.status]],
+        )
     targets: list[Model | ModelVersion] = [entity]
     if isinstance(entity, Model):
         targets += [v for v in entity.versions if v.status == S.Scheduled]
