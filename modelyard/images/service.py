@@ -18,6 +18,7 @@ from modelyard.images.models import Image, Post
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 MAX_PIXELS = 80_000_000
 MAX_SIDE = 2048
+MAX_POST_IMAGES = 20
 ACCEPTED = {"PNG", "JPEG", "WEBP", "GIF"}
 
 
@@ -37,13 +38,23 @@ def _to_webp(data: bytes) -> tuple[bytes, int, int]:
         raise ValidationFailed("That file is not an image we can read") from exc
 
 
-def add_image(
-    session: Session, post: Post, data: bytes, *, meta: dict[str, Any] | None = None, nsfw_level: int = 1
-) -> Image:
-    """Add an image to a post (after its last one)."""
+def prepare(data: bytes) -> tuple[bytes, int, int]:
+    """Check and re-encode an uploaded image: (WebP bytes, width, height)."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise PayloadTooLarge(f"Images are at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-    webp, width, height = _to_webp(data)
+    return _to_webp(data)
+
+
+def add_image(
+    session: Session,
+    post: Post,
+    data: bytes | tuple[bytes, int, int],
+    *,
+    meta: dict[str, Any] | None = None,
+    nsfw_level: int = 1,
+) -> Image:
+    """Add an image (raw bytes, or what `prepare` made of them) to a post, after its last one."""
+    webp, width, height = prepare(data) if isinstance(data, bytes) else data
     key = f"images/{post.user_id}/{hashlib.sha256(webp).hexdigest()[:24]}.webp"
     get_runtime().storage.save(key, webp, content_type="image/webp")
     image = Image(
@@ -65,3 +76,27 @@ def add_image(
 
 def image_url(image: Image) -> str:
     return get_runtime().storage.download_url(image.storage_key)
+
+
+def create_version_post(
+    session: Session, owner_id: int, version_id: int, *, title: str | None, images: list[bytes], published: bool
+) -> Post:
+    """A showcase post for a model version. It is public when the version is; until then it waits unpublished
+    and goes live with the version (see catalog.lifecycle)."""
+    if not images:
+        raise ValidationFailed("A post needs at least one image")
+    if len(images) > MAX_POST_IMAGES:
+        raise ValidationFailed(f"A post has at most {MAX_POST_IMAGES} images")
+    title = (title or "").strip() or None
+    if title is not None and len(title) > 255:
+        raise ValidationFailed("A post title is at most 255 characters")
+    prepared = [prepare(data) for data in images]  # every image checked before any is stored
+    post = Post(user_id=owner_id, model_version_id=version_id, title=title, metadata_={})
+    session.add(post)
+    session.flush()
+    for picture in prepared:
+        add_image(session, post, picture)
+    if published:
+        post.published_at = post.created_at
+    session.flush()
+    return post
