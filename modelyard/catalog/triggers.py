@@ -20,22 +20,24 @@ from modelyard.core.errors import AppError
 def unpublish_banned_users_models(session: Session, user: User, actor: User, reason: str) -> None:
     """A ban takes down every published model of the user (Unpublished, so an unban and a republish restore
     them) and calls off anything scheduled."""
+    # A ban from the command line has no moderator; the hook then gets the banned user as the actor.
+    acting: User | None = actor if actor.id != user.id else None
     models = session.scalars(
         select(Model).where(Model.user_id == user.id, Model.status.in_((ModelStatus.Published, ModelStatus.Scheduled)))
     ).all()
     for model in models:
         if model.status == ModelStatus.Scheduled:
-            lifecycle.cancel_schedule(session, model, actor)
+            lifecycle.cancel_schedule(session, model, acting)
         else:
             lifecycle.unpublish_model(
-                session, model, actor, kind=UnpublishKind.ban, reason=f"The owner was banned: {reason}"
+                session, model, acting, kind=UnpublishKind.ban, reason=f"The owner was banned: {reason}"
             )
     for version in session.scalars(
         select(ModelVersion)
         .join(Model, Model.id == ModelVersion.model_id)
         .where(Model.user_id == user.id, ModelVersion.status == ModelStatus.Scheduled)
     ):
-        lifecycle.cancel_schedule(session, version, actor)
+        lifecycle.cancel_schedule(session, version, acting)
 
 
 def unpublish_for_failed_scan(session: Session, file: ModelFile, *, reason: str) -> None:

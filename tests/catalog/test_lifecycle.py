@@ -268,6 +268,19 @@ class TestTriggers:
             )
         assert "ban" in triggers
 
+    def test_a_ban_without_a_moderator_still_unpublishes(self, runtime, people):
+        from modelyard.accounts import moderation
+        from modelyard.accounts.models import User
+
+        made = create_model(runtime, people["owner"], published=True)
+        with runtime.db.transaction() as session:
+            lifecycle.record_early_access_purchase(session, session.get(ModelVersion, made.version_ids[0]))  # type: ignore[arg-type]
+            moderation.ban(session, None, session.get(User, people["owner"].id), reason="chargebacks")  # type: ignore[arg-type]
+        assert model_row(runtime, made.id).status == S.Unpublished
+        with runtime.db.session() as session:
+            actors = set(session.scalars(select(StatusTransition.actor_id).where(StatusTransition.trigger == "ban")))
+        assert actors == {None}
+
     def test_a_failed_scan_unpublishes_as_a_violation(self, runtime, people):
         from modelyard.catalog.enums import ScanResult
         from modelyard.catalog.models import ModelFile
