@@ -177,30 +177,32 @@ def _hide_posts(session: Session, version_ids: list[int], actor: User | None, no
             "prevPublishedAt": _iso(post.published_at),
             "unpublishedAt": _iso(now),
             "unpublishedBy": actor.id if actor else None,
+            "hiddenWithVersion": True,
         }
         post.published_at = None
     return _image_ids(session, [post.id for post in posts])
 
 
 def _show_posts(session: Session, versions: list[ModelVersion], owner_id: int, now: datetime) -> list[int]:
-    """The owner's hidden posts of these versions come back, with their first publication date when they had one."""
+    """Posts hidden with these versions come back with their first publication date (anyone's: a reviewer's
+    post went down with the version too), and the owner's never-published showcase posts go live."""
     if not versions:
         return []
-    posts = session.scalars(
-        select(Post).where(
-            Post.model_version_id.in_(_version_ids(versions)),
-            Post.user_id == owner_id,
-            Post.published_at.is_(None),
-        )
+    hidden = session.scalars(
+        select(Post).where(Post.model_version_id.in_(_version_ids(versions)), Post.published_at.is_(None))
     ).all()
-    for post in posts:
+    shown = []
+    for post in hidden:
         metadata = dict(post.metadata_ or {})
+        if not metadata.pop("hiddenWithVersion", False) and post.user_id != owner_id:
+            continue  # someone else's draft: theirs to publish
         previous = metadata.pop("prevPublishedAt", None)
         metadata.pop("unpublishedAt", None)
         metadata.pop("unpublishedBy", None)
         post.published_at = datetime.fromisoformat(previous) if previous else now
         post.metadata_ = metadata
-    return _image_ids(session, [post.id for post in posts])
+        shown.append(post.id)
+    return _image_ids(session, shown)
 
 
 def _image_ids(session: Session, post_ids: list[int]) -> list[int]:

@@ -176,6 +176,22 @@ class TestUnpublishing:
         assert {post.id: post.published_at for post in posts(runtime, made.post_ids)} == before
         assert "unpublishedReason" not in model_row(runtime, made.id).meta
 
+    def test_other_peoples_posts_go_down_and_come_back_with_the_version(self, runtime, client, people):
+        made = create_model(runtime, people["owner"], published=True)
+        published_at = utcnow() - timedelta(days=3)
+        with runtime.db.transaction() as session:
+            review = Post(user_id=people["other"].id, model_version_id=made.version_ids[0], published_at=published_at)
+            draft = Post(user_id=people["other"].id, model_version_id=made.version_ids[0])
+            session.add_all([review, draft])
+            session.flush()
+            review_id, draft_id = review.id, draft.id
+        client.post(f"/api/models/{made.id}/unpublish", json={}, headers=people["owner_key"])
+        assert posts(runtime, [review_id])[0].published_at is None
+        client.post(f"/api/models/{made.id}/publish", json={}, headers=people["owner_key"])
+        review_row, draft_row = posts(runtime, [review_id, draft_id])
+        assert review_row.published_at == published_at
+        assert draft_row.published_at is None  # someone else's draft stays theirs to publish
+
     def test_owners_unpublish_voluntarily_only(self, runtime, client, people):
         made = create_model(runtime, people["owner"], published=True)
         for kind in ("violation", "legal"):
