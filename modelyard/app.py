@@ -82,10 +82,10 @@ def _include_routes(app: FastAPI) -> None:
     from modelyard.accounts.routes import router as accounts_router
     from modelyard.catalog.pages import mount_catalog_pages
     from modelyard.catalog.routes import router as catalog_router
-    from modelyard.images.routes import router as images_router
     from modelyard.core.ops import router as ops_router
     from modelyard.core.storage.routes import router as files_router
     from modelyard.flags import include_flags
+    from modelyard.images.routes import router as images_router
     from modelyard.web.pages import mount_web
 
     # Routes are matched in order (a few µs each): the JSON API first, pages and mounts last.

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy, sessions
 from modelyard.accounts.models import ModerationAction, ModerationActionType, Role, User
-from modelyard.core.db import utcnow
+from modelyard.core.db import contains_pattern, utcnow
 from modelyard.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 BanHook = Callable[[Session, User, User, str], None]
@@ -129,9 +129,7 @@ def search_users(session: Session, *, query: str = "", limit: int = 50, offset: 
     statement = select(User).order_by(User.id.desc()).limit(min(limit, 200)).offset(max(offset, 0))
     query = query.strip()
     if query:
-        # Escaped, not stripped: "_" is part of many usernames and must match itself, not any character.
-        escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = f"%{escaped}%"
+        like = contains_pattern(query)
         statement = statement.where(or_(User.username_key.like(like, escape="\\"), User.email.like(like, escape="\\")))
     return list(session.scalars(statement))
 

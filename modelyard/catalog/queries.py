@@ -185,7 +185,7 @@ def transitions(
     rows = session.scalars(query).all()
     actor_ids = {row.actor_id for row in rows if row.actor_id is not None}
     names: dict[int, Any] = (
-        dict(session.execute(select(User.id, User.username).where(User.id.in_(actor_ids))).tuples().all())
+        {row.id: row.username for row in session.execute(select(User.id, User.username).where(User.id.in_(actor_ids)))}
         if actor_ids
         else {}
     )

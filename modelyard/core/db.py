@@ -36,6 +36,13 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, lower-cased, with its wildcards escaped (use `escape="\\"`): "_"
+    in a search must match itself, not any character."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

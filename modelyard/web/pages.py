@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from modelyard import __version__
+from modelyard.catalog.routes import Viewer
 from modelyard.core.http import RuntimeDep, SessionDep
 from modelyard.core.jobs.service import count_by_status
 from modelyard.core.ops import check_dependencies
@@ -48,6 +49,7 @@ def _cache_control(scope: Scope) -> str:
     return f"public, max-age={UNVERSIONED_MAX_AGE_SECONDS}"
 
 
+HOME_MODELS = 12
 FEATURES = [
     {
         "icon": "upload",
@@ -78,11 +80,16 @@ FEATURES = [
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home_page(request: Request, q: str = Query("", max_length=200)) -> HTMLResponse:
-    """The landing page: the pitch, a search box and what the platform offers. Searching shows an empty
-    catalog until models are published."""
+def home_page(
+    request: Request, viewer: Viewer, session: SessionDep, q: str = Query("", max_length=200)
+) -> HTMLResponse:
+    """The landing page: the pitch, a search box, the latest models (or those matching the search) and what the
+    platform offers."""
+    from modelyard.catalog.pages import browse_models
+
     query = q.strip()
-    return render(request, "home.html", {"query": query, "features": FEATURES})
+    cards, _ = browse_models(session, viewer, text=query, per_page=HOME_MODELS)
+    return render(request, "home.html", {"query": query, "features": FEATURES, "cards": cards})
 
 
 def _job_counts(session: Session) -> dict[str, int] | None:

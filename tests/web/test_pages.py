@@ -86,7 +86,7 @@ def test_home_renders_nav_hero_and_search(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     page = scan(response.text)
-    assert page.nav_links == ["/", "/status", "/docs"]
+    assert page.nav_links == ["/", "/models", "/status", "/docs"]
     assert "on your own server" in page.h1[0]
     assert 'role="search"' in response.text and 'name="q"' in response.text
     assert "No models published yet" in response.text
@@ -292,3 +292,17 @@ def test_metrics_label_docs_and_static_by_route_not_unmatched(client: TestClient
     text = client.get("/metrics").text
     assert 'route="/openapi.json",status="200"' in text
     assert 'route="/static/{path}",status="200"' in text
+
+
+def test_home_shows_the_latest_models_and_finds_them_by_name(runtime, client):
+    from tests.support.catalog import create_model
+    from tests.support.factories import create_user
+
+    owner = create_user(runtime)
+    create_model(runtime, owner, name="Ink_Wash Style", published=True)
+    create_model(runtime, owner, name="Hidden draft")
+    page = client.get("/", headers=HTML).text
+    assert "Ink_Wash Style" in page and "Hidden draft" not in page
+    assert "Ink_Wash Style" in client.get("/?q=ink_wash", headers=HTML).text
+    assert "No models match" in client.get("/?q=ink%wash", headers=HTML).text  # "%" is not a wildcard
+    assert "No models match" in client.get("/?q=hidden", headers=HTML).text
