@@ -10,7 +10,7 @@ from typing import Any, BinaryIO, cast
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
-from modelyard.catalog import lifecycle
+from modelyard.catalog import effects
 from modelyard.catalog.enums import FILE_FORMATS, FILE_FP, FILE_SIZES, FILE_TYPES, MODEL_FILE_TYPES, ModelStatus
 from modelyard.catalog.hashing import FileHasher
 from modelyard.catalog.models import ModelFile, ModelFileHash, ModelVersion
@@ -129,7 +129,7 @@ def add_file(
     session.add_all(ModelFileHash(file_id=file.id, type=kind, hash=value) for kind, value in hasher.digests().items())
     session.flush()
     session.refresh(file, ["hashes"])
-    runtime.cache.invalidate_after_commit(session, lifecycle.model_tag(version.model_id))
+    runtime.cache.invalidate_after_commit(session, effects.model_tag(version.model_id))
     return file
 
 
@@ -145,4 +145,4 @@ def remove_file(session: Session, actor: User, file: ModelFile) -> None:
     session.flush()
     storage = get_runtime().storage
     on_commit(session, lambda: storage.delete(key))
-    get_runtime().cache.invalidate_after_commit(session, lifecycle.model_tag(version.model_id))
+    get_runtime().cache.invalidate_after_commit(session, effects.model_tag(version.model_id))

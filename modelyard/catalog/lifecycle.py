@@ -7,22 +7,19 @@ Functions take the acting user (`None` for the system: the scheduler, a scanner)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy
 from modelyard.accounts.models import User
+from modelyard.catalog import effects
 from modelyard.catalog.enums import ModelStatus, ScanResult, UnpublishKind
 from modelyard.catalog.models import Model, ModelFile, ModelVersion, StatusTransition
-from modelyard.core.db import on_commit, utcnow
+from modelyard.core.db import utcnow
 from modelyard.core.errors import Conflict, Forbidden, ValidationFailed
-from modelyard.core.runtime import get_runtime
-from modelyard.images.models import Image, Post
-from modelyard.search import outbox
 
 S = ModelStatus
 # The specification's transitions (publishing: Draft, Unpublished, UnpublishedViolation, Training and Scheduled
@@ -41,18 +38,7 @@ TRANSITIONS: dict[ModelStatus, tuple[ModelStatus, ...]] = {
 # Moves only a moderator (or the system) makes: lifting a violation, restoring deleted content, and marking one.
 _STAFF_ONLY = {(S.UnpublishedViolation, S.Published), (S.Deleted, S.Unpublished)}
 _VIOLATION_KINDS = {UnpublishKind.violation, UnpublishKind.legal, UnpublishKind.scan}
-_UNPUBLISH_META = ("unpublishedAt", "unpublishedBy", "unpublishedReason", "customMessage", "unpublishedWithModel")
 MAX_REASON = 2000
-
-Hook = Callable[[Session, Model], None]
-_visibility_hooks: list[Hook] = []
-
-
-def on_model_visibility_changed(hook: Hook) -> Hook:
-    """Register `hook(session, model)`, run in the transaction whenever a model appears or disappears (collections
-    reindex the collections holding it)."""
-    _visibility_hooks.append(hook)
-    return hook
 
 
 def allowed_next(status: ModelStatus) -> tuple[ModelStatus, ...]:
@@ -128,10 +114,6 @@ def _clean_text(value: str | None, what: str, *, required: bool = False) -> str 
     return value or None
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
-
-
 def _require_manager(actor: User | None, model: Model) -> None:
     if actor is not None and not policy.is_owner_or_moderator(actor, model.user_id):
         raise Forbidden("Only the model's owner or a moderator can do this")
@@ -156,109 +138,6 @@ def _check_publishable(version: ModelVersion) -> None:
             raise Conflict(f"File {file.name!r} of version {version.name!r} failed its scan and cannot be published")
 
 
-# --- what moves along ------------------------------------------------------------------------------------------
-
-
-def _version_ids(versions: Iterable[ModelVersion]) -> list[int]:
-    return [version.id for version in versions]
-
-
-def _hide_posts(session: Session, version_ids: list[int], actor: User | None, now: datetime) -> list[int]:
-    """Posts of these versions lose publishedAt (kept as metadata.prevPublishedAt); returns their image ids."""
-    if not version_ids:
-        return []
-    posts = session.scalars(
-        select(Post).where(Post.model_version_id.in_(version_ids), Post.published_at.is_not(None))
-    ).all()
-    for post in posts:
-        assert post.published_at is not None
-        post.metadata_ = {
-            **(post.metadata_ or {}),
-            "prevPublishedAt": _iso(post.published_at),
-            "unpublishedAt": _iso(now),
-            "unpublishedBy": actor.id if actor else None,
-            "hiddenWithVersion": True,
-        }
-        post.published_at = None
-    return _image_ids(session, [post.id for post in posts])
-
-
-def _show_posts(session: Session, versions: list[ModelVersion], owner_id: int, now: datetime) -> list[int]:
-    """Posts hidden with these versions come back with their first publication date (anyone's: a reviewer's
-    post went down with the version too), and the owner's never-published showcase posts go live."""
-    if not versions:
-        return []
-    hidden = session.scalars(
-        select(Post).where(Post.model_version_id.in_(_version_ids(versions)), Post.published_at.is_(None))
-    ).all()
-    shown = []
-    for post in hidden:
-        metadata = dict(post.metadata_ or {})
-        if not metadata.pop("hiddenWithVersion", False) and post.user_id != owner_id:
-            continue  # someone else's draft: theirs to publish
-        previous = metadata.pop("prevPublishedAt", None)
-        metadata.pop("unpublishedAt", None)
-        metadata.pop("unpublishedBy", None)
-        post.published_at = datetime.fromisoformat(previous) if previous else now
-        post.metadata_ = metadata
-        shown.append(post.id)
-    return _image_ids(session, shown)
-
-
-def _image_ids(session: Session, post_ids: list[int]) -> list[int]:
-    if not post_ids:
-        return []
-    return list(session.scalars(select(Image.id).where(Image.post_id.in_(post_ids))))
-
-
-def _refresh_last_version_at(session: Session, model: Model) -> None:
-    session.flush()
-    published = [v.published_at for v in model.versions if v.status == S.Published and v.published_at is not None]
-    model.last_version_at = max(published) if published else None
-
-
-def _after_change(session: Session, model: Model, *, visible: bool, image_ids: list[int]) -> None:
-    """Search, caches, hooks and live events: everything outside the rows themselves."""
-    outbox.queue(session, "models", [model.id], "update" if model.status == S.Published else "delete")
-    outbox.queue(session, "images", image_ids, "update" if visible else "delete")
-    for hook in list(_visibility_hooks):
-        hook(session, model)
-    runtime = get_runtime()
-    runtime.cache.invalidate_after_commit(session, content_tag(model.user_id), model_tag(model.id))
-    payload = {"modelId": model.id, "status": model.status.value}
-    on_commit(session, lambda: runtime.events.publish("catalog.model", payload))
-
-
-def content_tag(user_id: int) -> str:
-    """The cache tag of a user's content overview (their models by status)."""
-    return f"user:{user_id}:content"
-
-
-def model_tag(model_id: int) -> str:
-    return f"model:{model_id}"
-
-
-def _mark_unpublished(meta: dict[str, Any] | None, actor: User | None, now: datetime, **extra: Any) -> dict[str, Any]:
-    marked = {key: value for key, value in (meta or {}).items() if key not in _UNPUBLISH_META}
-    marked.update(unpublishedAt=_iso(now), unpublishedBy=actor.id if actor else None)
-    marked.update({key: value for key, value in extra.items() if value is not None})
-    return marked
-
-
-def _clear_unpublished(meta: dict[str, Any] | None) -> dict[str, Any]:
-    return {key: value for key, value in (meta or {}).items() if key not in _UNPUBLISH_META}
-
-
-def _had_early_access_purchase(versions: Iterable[ModelVersion]) -> bool:
-    return any((version.meta or {}).get("hadEarlyAccessPurchase") for version in versions)
-
-
-def record_early_access_purchase(session: Session, version: ModelVersion) -> None:
-    """Called by Buzz when someone buys early access: from then on only a moderator can take the version down."""
-    version.meta = {**(version.meta or {}), "hadEarlyAccessPurchase": True}
-    session.flush()
-
-
 # --- publishing ------------------------------------------------------------------------------------------------
 
 
@@ -266,7 +145,7 @@ def _set_published(session: Session, version: ModelVersion, actor: User | None, 
     _move(session, version, S.Published, actor, trigger=trigger)
     version.published_at = version.published_at or now
     version.scheduled_for = None
-    version.meta = _clear_unpublished(version.meta)
+    version.meta = effects.clear_unpublished(version.meta)
     if version.early_access_days and version.early_access_ends_at is None:
         version.early_access_ends_at = version.published_at + timedelta(days=version.early_access_days)
 
@@ -309,12 +188,12 @@ def publish_model(
     _move(session, model, S.Published, actor, trigger=trigger)
     model.published_at = model.published_at or now
     model.scheduled_for = None
-    model.meta = _clear_unpublished(model.meta)
+    model.meta = effects.clear_unpublished(model.meta)
     for version in versions:
         _set_published(session, version, actor, now, trigger)
-    image_ids = _show_posts(session, [v for v in model.versions if v.status == S.Published], model.user_id, now)
-    _refresh_last_version_at(session, model)
-    _after_change(session, model, visible=True, image_ids=image_ids)
+    image_ids = effects.show_posts(session, [v for v in model.versions if v.status == S.Published], model.user_id, now)
+    effects.refresh_last_version_at(session, model)
+    effects.after_change(session, model, visible=True, image_ids=image_ids)
 
 
 def publish_version(session: Session, version: ModelVersion, actor: User | None, *, trigger: str = "manual") -> None:
@@ -327,9 +206,9 @@ def publish_version(session: Session, version: ModelVersion, actor: User | None,
     _check_publishable(version)
     now = utcnow()
     _set_published(session, version, actor, now, trigger)
-    image_ids = _show_posts(session, [version], model.user_id, now)
-    _refresh_last_version_at(session, model)
-    _after_change(session, model, visible=True, image_ids=image_ids)
+    image_ids = effects.show_posts(session, [version], model.user_id, now)
+    effects.refresh_last_version_at(session, model)
+    effects.after_change(session, model, visible=True, image_ids=image_ids)
 
 
 def schedule_model(
@@ -351,7 +230,7 @@ def schedule_model(
         _move(session, version, S.Scheduled, actor, trigger="manual")
         version.scheduled_for = at
     _send_at(session, at)
-    _after_change(session, model, visible=False, image_ids=[])
+    effects.after_change(session, model, visible=False, image_ids=[])
 
 
 def schedule_version(session: Session, version: ModelVersion, actor: User | None, *, at: datetime) -> None:
@@ -363,7 +242,7 @@ def schedule_version(session: Session, version: ModelVersion, actor: User | None
     _move(session, version, S.Scheduled, actor, trigger="manual")
     version.scheduled_for = at
     _send_at(session, at)
-    _after_change(session, version.model, visible=False, image_ids=[])
+    effects.after_change(session, version.model, visible=False, image_ids=[])
 
 
 def cancel_schedule(session: Session, entity: Model | ModelVersion, actor: User | None) -> None:
@@ -382,7 +261,7 @@ def cancel_schedule(session: Session, entity: Model | ModelVersion, actor: User 
     for target in targets:
         _move(session, target, S.Draft, actor, trigger="manual")
         target.scheduled_for = None
-    _after_change(session, model, visible=False, image_ids=[])
+    effects.after_change(session, model, visible=False, image_ids=[])
 
 
 def _future(at: datetime) -> datetime:
@@ -417,7 +296,7 @@ def _check_unpublish_rights(
     _require_manager(actor, model)
     if kind in _VIOLATION_KINDS and not reason:
         raise ValidationFailed("Say why: a reason is required to unpublish for a violation")
-    if not _is_staff(actor) and _had_early_access_purchase(versions):
+    if not _is_staff(actor) and effects.had_early_access_purchase(versions):
         raise Forbidden("People have bought early access to this; only a moderator can unpublish it now")
 
 
@@ -438,17 +317,17 @@ def unpublish_model(
     check_transition(_label(model), model.status, target)
     now = utcnow()
     _move(session, model, target, actor, trigger=_trigger(kind), reason=reason, message=message)
-    model.meta = _mark_unpublished(model.meta, actor, now, unpublishedReason=reason, customMessage=message)
+    model.meta = effects.mark_unpublished(model.meta, actor, now, unpublishedReason=reason, customMessage=message)
     versions = [v for v in model.versions if v.status == S.Published]
     for version in versions:
         # The specification: every version of an unpublished model becomes Unpublished.
         _move(session, version, S.Unpublished, actor, trigger=_trigger(kind), reason=reason)
-        version.meta = _mark_unpublished(
+        version.meta = effects.mark_unpublished(
             version.meta, actor, now, unpublishedReason=reason, customMessage=message, unpublishedWithModel=True
         )
-    image_ids = _hide_posts(session, _version_ids(versions), actor, now)
-    _refresh_last_version_at(session, model)
-    _after_change(session, model, visible=False, image_ids=image_ids)
+    image_ids = effects.hide_posts(session, effects.ids_of(versions), actor, now)
+    effects.refresh_last_version_at(session, model)
+    effects.after_change(session, model, visible=False, image_ids=image_ids)
 
 
 def unpublish_version(
@@ -469,13 +348,13 @@ def unpublish_version(
     check_transition(_label(version), version.status, target)
     now = utcnow()
     _move(session, version, target, actor, trigger=_trigger(kind), reason=reason, message=message)
-    version.meta = _mark_unpublished(version.meta, actor, now, unpublishedReason=reason, customMessage=message)
-    image_ids = _hide_posts(session, [version.id], actor, now)
-    _refresh_last_version_at(session, model)
+    version.meta = effects.mark_unpublished(version.meta, actor, now, unpublishedReason=reason, customMessage=message)
+    image_ids = effects.hide_posts(session, [version.id], actor, now)
+    effects.refresh_last_version_at(session, model)
     if model.status == S.Published and not any(v.status == S.Published for v in model.versions):
         _move(session, model, target, actor, trigger=_trigger(kind), reason="Its last published version went down")
-        model.meta = _mark_unpublished(model.meta, actor, now, unpublishedReason=reason, customMessage=message)
-    _after_change(session, model, visible=False, image_ids=image_ids)
+        model.meta = effects.mark_unpublished(model.meta, actor, now, unpublishedReason=reason, customMessage=message)
+    effects.after_change(session, model, visible=False, image_ids=image_ids)
 
 
 def _trigger(kind: UnpublishKind) -> str:
@@ -485,7 +364,7 @@ def _trigger(kind: UnpublishKind) -> str:
 def delete_model(session: Session, model: Model, actor: User | None) -> None:
     """Soft delete: hidden from everyone but moderators; files are purged after the retention period."""
     _require_manager(actor, model)
-    if not _is_staff(actor) and _had_early_access_purchase(model.versions):
+    if not _is_staff(actor) and effects.had_early_access_purchase(model.versions):
         raise Forbidden("People have bought early access to this; only a moderator can delete it now")
     check_transition(_label(model), model.status, S.Deleted)
     now = utcnow()
@@ -497,26 +376,26 @@ def delete_model(session: Session, model: Model, actor: User | None) -> None:
         _move(session, version, S.Deleted, actor, trigger="manual")
         version.deleted_at = now
         version.meta = {**(version.meta or {}), "deletedWithModel": True}
-    image_ids = _hide_posts(session, _version_ids(versions), actor, now)
-    _refresh_last_version_at(session, model)
-    _after_change(session, model, visible=False, image_ids=image_ids)
+    image_ids = effects.hide_posts(session, effects.ids_of(versions), actor, now)
+    effects.refresh_last_version_at(session, model)
+    effects.after_change(session, model, visible=False, image_ids=image_ids)
 
 
 def delete_version(session: Session, version: ModelVersion, actor: User | None) -> None:
     model = version.model
     _require_manager(actor, model)
-    if not _is_staff(actor) and _had_early_access_purchase([version]):
+    if not _is_staff(actor) and effects.had_early_access_purchase([version]):
         raise Forbidden("People have bought early access to this version; only a moderator can delete it now")
     check_transition(_label(version), version.status, S.Deleted)
     now = utcnow()
     _move(session, version, S.Deleted, actor, trigger="manual")
     version.deleted_at = now
-    image_ids = _hide_posts(session, [version.id], actor, now)
-    _refresh_last_version_at(session, model)
+    image_ids = effects.hide_posts(session, [version.id], actor, now)
+    effects.refresh_last_version_at(session, model)
     if model.status == S.Published and not any(v.status == S.Published for v in model.versions):
         _move(session, model, S.Unpublished, actor, trigger="system", reason="Its last published version was deleted")
-        model.meta = _mark_unpublished(model.meta, actor, now)
-    _after_change(session, model, visible=False, image_ids=image_ids)
+        model.meta = effects.mark_unpublished(model.meta, actor, now)
+    effects.after_change(session, model, visible=False, image_ids=image_ids)
 
 
 def restore_model(session: Session, model: Model, actor: User | None) -> None:
@@ -529,11 +408,11 @@ def restore_model(session: Session, model: Model, actor: User | None) -> None:
     now = utcnow()
     _move(session, model, S.Unpublished, actor, trigger="manual")
     model.deleted_at = model.deleted_by = None
-    model.meta = _mark_unpublished(model.meta, actor, now)
+    model.meta = effects.mark_unpublished(model.meta, actor, now)
     for version in model.versions:
         if version.status == S.Deleted and version.meta.get("deletedWithModel"):
             _move(session, version, S.Unpublished, actor, trigger="manual")
             version.deleted_at = None
             meta = {key: value for key, value in version.meta.items() if key != "deletedWithModel"}
-            version.meta = _mark_unpublished(meta, actor, now, unpublishedWithModel=True)
-    _after_change(session, model, visible=False, image_ids=[])
+            version.meta = effects.mark_unpublished(meta, actor, now, unpublishedWithModel=True)
+    effects.after_change(session, model, visible=False, image_ids=[])

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from modelyard.accounts.models import User
-from modelyard.catalog import lifecycle, service, visibility
+from modelyard.catalog import effects, service, visibility
 from modelyard.catalog.enums import ModelStatus
 from modelyard.catalog.files import primary_file
 from modelyard.catalog.models import Model, ModelFile, ModelVersion, StatusTransition
@@ -169,7 +169,7 @@ def content_overview(session: Session, user_id: int) -> dict[str, int]:
         return {status.value: count for status, count in rows}
 
     return get_runtime().cache.get_or_set(
-        f"catalog:overview:{user_id}", load, ttl=OVERVIEW_TTL, tags=[lifecycle.content_tag(user_id)]
+        f"catalog:overview:{user_id}", load, ttl=OVERVIEW_TTL, tags=[effects.content_tag(user_id)]
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy
 from modelyard.accounts.models import User
-from modelyard.catalog import basemodels, lifecycle
+from modelyard.catalog import basemodels, effects
 from modelyard.catalog.enums import CommercialUse, ModelModifier, ModelStatus, ModelType, UploadType
 from modelyard.catalog.models import Model, ModelVersion, Tag, TagOnModel
 from modelyard.catalog.schemas import ModelCreate, ModelUpdate, VersionCreate, VersionFields, VersionUpdate
@@ -148,7 +148,7 @@ def create_model(session: Session, owner: User, data: ModelCreate) -> Model:
     session.add(model)
     _apply_model_fields(session, owner, model, data)
     session.flush()
-    get_runtime().cache.invalidate_after_commit(session, lifecycle.content_tag(owner.id))
+    get_runtime().cache.invalidate_after_commit(session, effects.content_tag(owner.id))
     return model
 
 
@@ -161,7 +161,7 @@ def update_model(session: Session, actor: User, model: Model, data: ModelUpdate)
         _set_mode(actor, model, data.mode)
     session.flush()
     get_runtime().cache.invalidate_after_commit(
-        session, lifecycle.content_tag(model.user_id), lifecycle.model_tag(model.id)
+        session, effects.content_tag(model.user_id), effects.model_tag(model.id)
     )
     if model.status == ModelStatus.Published:
         from modelyard.search import outbox
@@ -245,7 +245,7 @@ def create_version(session: Session, actor: User, model: Model, data: VersionCre
     session.add(version)
     _apply_version_fields(session, version, data)
     session.flush()
-    get_runtime().cache.invalidate_after_commit(session, lifecycle.model_tag(model.id))
+    get_runtime().cache.invalidate_after_commit(session, effects.model_tag(model.id))
     return version
 
 
@@ -262,7 +262,7 @@ def update_version(session: Session, actor: User, version: ModelVersion, data: V
         version.base_model = basemodels.require_known(session, data.base_model)
     _apply_version_fields(session, version, data)
     session.flush()
-    get_runtime().cache.invalidate_after_commit(session, lifecycle.model_tag(model.id))
+    get_runtime().cache.invalidate_after_commit(session, effects.model_tag(model.id))
     return version
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, update
 
 from modelyard.accounts.models import Role
-from modelyard.catalog import lifecycle, queries
+from modelyard.catalog import effects, lifecycle, queries
 from modelyard.catalog.enums import ModelStatus
 from modelyard.catalog.models import Model, ModelVersion, StatusTransition
 from modelyard.core.db import utcnow
@@ -227,7 +227,7 @@ class TestUnpublishing:
     def test_early_access_purchases_block_the_owner_not_a_moderator(self, runtime, client, people):
         made = create_model(runtime, people["owner"], published=True)
         with runtime.db.transaction() as session:
-            lifecycle.record_early_access_purchase(session, session.get(ModelVersion, made.version_ids[0]))  # type: ignore[arg-type]
+            effects.record_early_access_purchase(session, session.get(ModelVersion, made.version_ids[0]))  # type: ignore[arg-type]
         for path in (f"/api/models/{made.id}/unpublish", f"/api/model-versions/{made.version_ids[0]}/unpublish"):
             response = client.post(path, json={}, headers=people["owner_key"])
             assert response.status_code == 403 and "early access" in response.json()["detail"]
@@ -290,7 +290,7 @@ class TestTriggers:
 
         made = create_model(runtime, people["owner"], published=True)
         with runtime.db.transaction() as session:
-            lifecycle.record_early_access_purchase(session, session.get(ModelVersion, made.version_ids[0]))  # type: ignore[arg-type]
+            effects.record_early_access_purchase(session, session.get(ModelVersion, made.version_ids[0]))  # type: ignore[arg-type]
             moderation.ban(session, None, session.get(User, people["owner"].id), reason="chargebacks")  # type: ignore[arg-type]
         assert model_row(runtime, made.id).status == S.Unpublished
         with runtime.db.session() as session:
