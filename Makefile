@@ -1,5 +1,6 @@
 # Two commands on a fresh machine with Python >= 3.11, pip and make:
-#   make run    create .venv, install, migrate and serve on http://127.0.0.1:8000 (SQLite, local files)
+#   make run    create .venv, install, migrate, load the demo catalog into an empty database and serve on
+#               http://127.0.0.1:8000 (SQLite, local files)
 #   make test   create .venv, install the test dependencies, run the suite (embedded, then scaled out)
 
 PYTHON ?= python3
@@ -24,7 +25,7 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	@touch $@ $(RUN_STAMP)
 
 run: $(RUN_STAMP)
-	$(BIN)/modelyard serve
+	$(BIN)/modelyard migrate && $(BIN)/modelyard demo --if-empty && $(BIN)/modelyard serve
 
 test: $(DEV_STAMP)
 	bash scripts/test.sh

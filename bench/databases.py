@@ -38,6 +38,19 @@ def wanted() -> list[str]:
     return names
 
 
+def runnable() -> tuple[list[str], list[dict[str, str]]]:
+    """The wanted databases that can run here, and those skipped, each with the reason."""
+    names: list[str] = []
+    skipped: list[dict[str, str]] = []
+    for name in wanted():
+        reason = postgres_unavailable() if name == "postgresql" else None
+        if reason:
+            skipped.append({"case": name, "reason": reason})
+        else:
+            names.append(name)
+    return names, skipped
+
+
 def postgres_admin_url() -> str:
     return os.environ.get("BENCH_POSTGRES_ADMIN_URL", DEFAULT_POSTGRES_ADMIN_URL)
 

@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.databases import BenchDatabase, fresh_database, postgres_unavailable, wanted
+from bench.databases import BenchDatabase, fresh_database, runnable
 from bench.harness import (
     CpuPlan,
     Durations,
@@ -61,12 +61,8 @@ def run(quick: bool) -> dict[str, Any]:
     durations = Durations.from_env(quick)
     plan = cpu_plan()
     cases: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
-    for name in wanted():
-        reason = postgres_unavailable() if name == "postgresql" else None
-        if reason:
-            skipped.append({"case": name, "reason": reason})
-            continue
+    names, skipped = runnable()
+    for name in names:
         with fresh_database(name) as database:
             usernames = seed_users(database, QUICK_USERS if quick else USERS)
             cases.append(run_case(database, request_paths(usernames), durations, plan))

@@ -1,4 +1,4 @@
-"""The `modelyard` command: serve, worker, migrate, createsuperuser, config, jobs."""
+"""The `modelyard` command: serve, worker, migrate, demo, createsuperuser, config, jobs."""
 
 from __future__ import annotations
 
@@ -122,6 +122,36 @@ def migrate() -> None:
         click.echo(f"database at {current_revision(engine)}")
     finally:
         engine.dispose()
+
+
+@main.command()
+@click.option("--if-empty", is_flag=True, help="Do nothing, quietly, when the database has users or models.")
+def demo(if_empty: bool) -> None:
+    """Load a small demo catalog (creators, models, files, preview images) into an empty database."""
+    from modelyard.catalog.demo import existing_content, load_demo
+    from modelyard.core.errors import AppError
+
+    settings = _settings()
+    configure_logging("WARNING", "console")  # --if-empty on a loaded database prints nothing at all
+    runtime = _runtime(settings)
+    try:
+        _require_migrated(runtime)
+        with runtime.db.session() as session:
+            users, models = existing_content(session)
+        if users or models:
+            if if_empty:
+                return
+            raise click.ClickException(
+                f"the database has {users} users and {models} models already: the demo catalog loads only into an "
+                "empty database (--if-empty skips quietly instead)"
+            )
+        try:
+            summary = load_demo(runtime)
+        except AppError as exc:
+            raise click.ClickException(exc.detail) from exc
+    finally:
+        runtime.close()
+    click.echo(summary.describe())
 
 
 @main.command()

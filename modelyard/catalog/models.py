@@ -38,7 +38,7 @@ class Model(Base):
         Index("ix_model_status_last_version", "status", "last_version_at"),
         Index("ix_model_type_status_published", "type", "status", "published_at"),
         Index("ix_model_user_status", "user_id", "status", "updated_at"),
-        Index("ix_model_scheduled", "scheduled_for"),
+        Index("ix_model_scheduled", "status", "scheduled_for"),
         Index("ix_model_deleted", "status", "deleted_at"),
     )
 
@@ -84,7 +84,7 @@ class ModelVersion(Base):
         Index("ix_model_version_model_index", "model_id", "index"),
         Index("ix_model_version_status_published", "status", "published_at"),
         Index("ix_model_version_base_model", "base_model", "status"),
-        Index("ix_model_version_scheduled", "scheduled_for"),
+        Index("ix_model_version_scheduled", "status", "scheduled_for"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -125,17 +125,15 @@ def owner_models(
 ) -> list[ModelSummary]:
     """One page of an owner's models (deleted ones left out), newest change first, with version counts: one
     query, whatever the catalog's size (`ix_model_user_status`)."""
-    counts = (
-        select(ModelVersion.model_id, func.count().label("n"))
-        .where(ModelVersion.status != ModelStatus.Deleted)
-        .group_by(ModelVersion.model_id)
-        .subquery()
+    # Counted per listed model (a correlated subquery on ix_model_version_model_index), not grouped over every
+    # version in the catalog first.
+    version_count = (
+        select(func.count())
+        .where(ModelVersion.model_id == Model.id, ModelVersion.status != ModelStatus.Deleted)
+        .correlate(Model)
+        .scalar_subquery()
     )
-    query = (
-        select(Model, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.model_id == Model.id)
-        .where(Model.user_id == owner_id)
-    )
+    query = select(Model, version_count).where(Model.user_id == owner_id)
     query = query.where(Model.status == status) if status else query.where(Model.status != ModelStatus.Deleted)
     rows = session.execute(
         query.order_by(Model.updated_at.desc(), Model.id.desc())

@@ -52,3 +52,80 @@ def read_header(data: bytes) -> dict[str, Any]:
     (length,) = struct.unpack("<Q", data[:8])
     parsed: dict[str, Any] = json.loads(data[8 : 8 + length])
     return parsed
+
+
+def _random_tensors(
+    seed: int, shapes: dict[str, list[int]], dtype: str, *, scale: float = 0.05
+) -> dict[str, tuple[str, list[int], bytes]]:
+    """Seeded random tensors of one dtype (F32 or F16) with the given names and shapes."""
+    rng = random.Random(seed)
+    code = {"F32": "f", "F16": "e"}[dtype]
+    tensors: dict[str, tuple[str, list[int], bytes]] = {}
+    for name, shape in shapes.items():
+        count = 1
+        for dim in shape:
+            count *= dim
+        values = (rng.uniform(-scale, scale) for _ in range(count))
+        tensors[name] = (dtype, shape, struct.pack(f"<{count}{code}", *values))
+    return tensors
+
+
+def tiny_checkpoint(seed: int, *, dtype: str = "F16", metadata: dict[str, str] | None = None) -> bytes:
+    """A small file shaped like a full Stable Diffusion checkpoint: UNet, VAE and text-encoder tensors under the
+    prefixes the usual loaders look for (`model.diffusion_model.`, `first_stage_model.`, `cond_stage_model.`)."""
+    shapes = {
+        "model.diffusion_model.input_blocks.0.0.weight": [8, 4, 3, 3],
+        "model.diffusion_model.input_blocks.0.0.bias": [8],
+        "model.diffusion_model.out.2.weight": [4, 8, 3, 3],
+        "first_stage_model.decoder.conv_out.weight": [3, 8, 3, 3],
+        "first_stage_model.encoder.conv_in.weight": [8, 3, 3, 3],
+        "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight": [16, 8],
+    }
+    return encode(
+        _random_tensors(seed, shapes, dtype),
+        metadata={"modelspec.architecture": "stable-diffusion-v1", **(metadata or {})},
+    )
+
+
+def tiny_embedding(seed: int, *, vectors: int = 2, sdxl: bool = False, metadata: dict[str, str] | None = None) -> bytes:
+    """A small textual-inversion embedding: `emb_params` (SD 1.x, 768 wide), or `clip_l` + `clip_g` (SDXL)."""
+    shapes = {"clip_l": [vectors, 768], "clip_g": [vectors, 1280]} if sdxl else {"emb_params": [vectors, 768]}
+    return encode(_random_tensors(seed, shapes, "F32"), metadata=metadata)
+
+
+def tiny_vae(seed: int, *, metadata: dict[str, str] | None = None) -> bytes:
+    """A small file shaped like a VAE (encoder in, decoder out, and the quantisation convolutions)."""
+    shapes = {
+        "encoder.conv_in.weight": [8, 3, 3, 3],
+        "encoder.conv_out.weight": [8, 8, 3, 3],
+        "quant_conv.weight": [8, 8, 1, 1],
+        "post_quant_conv.weight": [4, 4, 1, 1],
+        "decoder.conv_in.weight": [8, 4, 3, 3],
+        "decoder.conv_out.weight": [3, 8, 3, 3],
+    }
+    return encode(_random_tensors(seed, shapes, "F16"), metadata=metadata)
+
+
+def tiny_controlnet(seed: int, *, metadata: dict[str, str] | None = None) -> bytes:
+    """A small file shaped like a ControlNet (the hint encoder, a zero convolution and the middle block out)."""
+    shapes = {
+        "control_model.input_hint_block.0.weight": [16, 3, 3, 3],
+        "control_model.input_hint_block.0.bias": [16],
+        "control_model.zero_convs.0.0.weight": [8, 8, 1, 1],
+        "control_model.middle_block_out.0.weight": [8, 8, 1, 1],
+    }
+    return encode(_random_tensors(seed, shapes, "F16"), metadata=metadata)
+
+
+def tiny_for_type(model_type: str, seed: int, *, full: bool = False, metadata: dict[str, str] | None = None) -> bytes:
+    """A tiny file shaped like a model of `model_type` (a ModelType value; LoRA-shaped for the kinds without a
+    generator of their own). `full` makes a checkpoint's fp32 variant."""
+    if model_type == "Checkpoint":
+        return tiny_checkpoint(seed, dtype="F32" if full else "F16", metadata=metadata)
+    if model_type == "TextualInversion":
+        return tiny_embedding(seed, vectors=1 + seed % 4, metadata=metadata)
+    if model_type == "VAE":
+        return tiny_vae(seed, metadata=metadata)
+    if model_type == "Controlnet":
+        return tiny_controlnet(seed, metadata=metadata)
+    return tiny_lora(seed, metadata=metadata)

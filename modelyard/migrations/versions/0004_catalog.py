@@ -83,7 +83,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('model', schema=None) as batch_op:
         batch_op.create_index('ix_model_deleted', ['status', 'deleted_at'], unique=False)
-        batch_op.create_index('ix_model_scheduled', ['scheduled_for'], unique=False)
+        batch_op.create_index('ix_model_scheduled', ['status', 'scheduled_for'], unique=False)
         batch_op.create_index('ix_model_status_last_version', ['status', 'last_version_at'], unique=False)
         batch_op.create_index('ix_model_status_published', ['status', 'published_at'], unique=False)
         batch_op.create_index('ix_model_type_status_published', ['type', 'status', 'published_at'], unique=False)
@@ -145,7 +145,7 @@ def upgrade() -> None:
     with op.batch_alter_table('model_version', schema=None) as batch_op:
         batch_op.create_index('ix_model_version_base_model', ['base_model', 'status'], unique=False)
         batch_op.create_index('ix_model_version_model_index', ['model_id', 'index'], unique=False)
-        batch_op.create_index('ix_model_version_scheduled', ['scheduled_for'], unique=False)
+        batch_op.create_index('ix_model_version_scheduled', ['status', 'scheduled_for'], unique=False)
         batch_op.create_index('ix_model_version_status_published', ['status', 'published_at'], unique=False)
 
     op.create_table('tag_on_model',
