@@ -80,6 +80,7 @@ def _include_routes(app: FastAPI) -> None:
     from modelyard.accounts.oauth_routes import router as oauth_router
     from modelyard.accounts.pages import mount_account_pages
     from modelyard.accounts.routes import router as accounts_router
+    from modelyard.catalog.download_routes import router as downloads_router
     from modelyard.catalog.pages import mount_catalog_pages
     from modelyard.catalog.routes import router as catalog_router
     from modelyard.core.ops import router as ops_router
@@ -91,6 +92,7 @@ def _include_routes(app: FastAPI) -> None:
     # Routes are matched in order (a few µs each): the JSON API first, pages and mounts last.
     app.include_router(accounts_router)
     app.include_router(catalog_router)
+    app.include_router(downloads_router)
     app.include_router(images_router)
     app.include_router(ops_router)
     app.include_router(files_router, prefix="/files", include_in_schema=False)

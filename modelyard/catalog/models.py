@@ -219,3 +219,14 @@ class StatusTransition(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ModelDownload(Base):
+    """A download counted: once per downloader (a user, or a keyed hash of an address) per version per hour."""
+
+    __tablename__ = "model_download"
+    __table_args__ = (Index("ix_model_download_hour", "hour"),)
+
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id", ondelete="CASCADE"), primary_key=True)
+    downloader: Mapped[str] = mapped_column(String(40), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)

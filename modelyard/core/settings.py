@@ -207,6 +207,13 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest model file accepted in a single upload request (bigger files use resumable uploads).",
     )
+    anonymous_downloads: bool = Field(
+        True,
+        description="Whether people who are not logged in may download model files (creators can still require it).",
+    )
+    downloads_per_hour: int = Field(
+        200, ge=1, description="Model downloads one user (or one address, when not logged in) may start per hour."
+    )
     deleted_retention_days: int = Field(
         30,
         ge=0,
