@@ -13,6 +13,7 @@ from modelyard.accounts.models import User
 from modelyard.catalog import effects
 from modelyard.catalog.enums import FILE_FORMATS, FILE_FP, FILE_SIZES, FILE_TYPES, MODEL_FILE_TYPES, ModelStatus
 from modelyard.catalog.hashing import FileHasher
+from modelyard.catalog.inspect import inspect_file
 from modelyard.catalog.models import ModelFile, ModelFileHash, ModelVersion
 from modelyard.catalog.service import require_editor
 from modelyard.core.db import on_commit
@@ -52,7 +53,7 @@ def clean_filename(name: str) -> str:
     return base
 
 
-def clean_metadata(metadata: Mapping[str, Any] | None, filename: str) -> dict[str, Any]:
+def clean_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     for key, value in (metadata or {}).items():
         if value in (None, ""):
@@ -66,22 +67,7 @@ def clean_metadata(metadata: Mapping[str, Any] | None, filename: str) -> dict[st
             cleaned[key] = str(value)[:20]
         else:
             raise ValidationFailed(f"Unknown file metadata {key!r}: use format, size, fp or quantType")
-    cleaned.setdefault("format", _format_from_name(filename))
     return cleaned
-
-
-def _format_from_name(filename: str) -> str:
-    suffix = filename.lower().rsplit(".", 1)[-1] if "." in filename else ""
-    return {
-        "safetensors": "SafeTensor",
-        "sft": "SafeTensor",
-        "ckpt": "PickleTensor",
-        "pt": "PickleTensor",
-        "pth": "PickleTensor",
-        "bin": "PickleTensor",
-        "gguf": "GGUF",
-        "onnx": "ONNX",
-    }.get(suffix, "Other")
 
 
 def add_file(
@@ -101,7 +87,7 @@ def add_file(
     if file_type not in FILE_TYPES:
         raise ValidationFailed(f"File type {file_type!r} is not one of {', '.join(FILE_TYPES)}")
     name = clean_filename(filename)
-    cleaned = clean_metadata(metadata, name)
+    cleaned = clean_metadata(metadata)
     runtime = get_runtime()
     limit = runtime.settings.direct_upload_max_bytes
     hasher = FileHasher()
@@ -113,6 +99,14 @@ def add_file(
             spool.write(chunk)
         if hasher.size == 0:
             raise ValidationFailed("The file is empty")
+        found = inspect_file(cast(BinaryIO, spool), hasher.size)
+        if name.lower().endswith((".safetensors", ".sft")) and found.format != "SafeTensor":
+            raise ValidationFailed(f"{name} is not a safetensors file: its content is {found.format}")
+        cleaned["format"] = found.format  # the content decides, never the name or the form
+        if found.fp and not str(cleaned.get("fp", "")).startswith(found.fp):
+            cleaned["fp"] = found.fp  # "fp8_scaled" refines fp8 weights; "fp16" on fp32 weights is wrong
+        if found.size:
+            cleaned.setdefault("size", found.size)
         spool.seek(0)
         key = f"models/{version.model_id}/{version.id}/{uuid.uuid4().hex}/{name}"
         runtime.storage.save(key, cast(BinaryIO, spool), content_type="application/octet-stream")
@@ -123,6 +117,7 @@ def add_file(
         size_kb=hasher.size / 1024,
         type=file_type,
         metadata_=cleaned,
+        header_data=found.details or None,
     )
     version.files.append(file)
     session.flush()

@@ -54,6 +54,7 @@ def file_out(file: ModelFile, *, primary: bool) -> FileOut:
         virus_scan_result=file.virus_scan_result,
         scanned_at=file.scanned_at,
         hashes={row.type.value: row.hash for row in file.hashes},
+        inspection=file.header_data,
     )
 
 

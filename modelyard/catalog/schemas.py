@@ -118,6 +118,8 @@ class FileOut(BaseModel):
     virus_scan_result: ScanResult
     scanned_at: datetime | None
     hashes: dict[str, str]
+    # From the file's own bytes: tensor and parameter counts, dtypes, the safetensors __metadata__ block.
+    inspection: dict[str, Any] | None = None
 
 
 class VersionOut(BaseModel):
