@@ -378,6 +378,26 @@ class TestScheduling:
         assert model.status == S.Published
         assert utcnow() - at < timedelta(seconds=60)
 
+    def test_what_can_no_longer_be_published_falls_back_to_draft(self, runtime, client, people):
+        from modelyard.catalog.tasks import publish_scheduled
+
+        made = create_model(runtime, people["owner"])
+        at = (utcnow() + timedelta(minutes=5)).isoformat()
+        client.post(f"/api/models/{made.id}/publish", json={"scheduled_for": at}, headers=people["owner_key"])
+        assert client.delete(f"/api/model-files/{made.file_ids[0]}", headers=people["owner_key"]).status_code == 204
+        with runtime.db.transaction() as session:
+            session.execute(update(Model).values(scheduled_for=utcnow() - timedelta(seconds=1)))
+        with runtime.db.transaction() as session:
+            publish_scheduled.spec.func(session)
+        assert model_row(runtime, made.id).status == S.Draft
+        with runtime.db.session() as session:
+            last = session.scalars(
+                select(StatusTransition)
+                .where(StatusTransition.entity_type == "Model", StatusTransition.entity_id == made.id)
+                .order_by(StatusTransition.id.desc())
+            ).first()
+        assert last is not None and last.to_status == S.Draft and "no files" in (last.reason or "")
+
     def test_the_past_is_refused(self, runtime, client, people):
         made = create_model(runtime, people["owner"])
         past = (utcnow() - timedelta(minutes=1)).isoformat()
