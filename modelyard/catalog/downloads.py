@@ -21,8 +21,10 @@ from modelyard.catalog.enums import (
     FILE_SIZES,
     FILE_TYPES,
     BaseModelType,
+    FileVisibility,
     ModelModifier,
     ModelType,
+    ScanResult,
     UsageControl,
 )
 from modelyard.catalog.files import primary_file
@@ -124,7 +126,14 @@ def choose_file(
     """`fileId` exactly; otherwise the files of the asked type (default: any), scored by the primary-file rule
     with the request's format/size/fp/quantType over the user's preferences. A request naming metadata the chosen
     file does not have gets nothing (Civitai answers 404 there too)."""
-    live = [file for file in version.files if file.replaced_at is None and not file.data_purged]
+    live = [
+        file
+        for file in version.files
+        if file.replaced_at is None
+        and not file.data_purged
+        and file.visibility == FileVisibility.Public
+        and ScanResult.Danger not in (file.pickle_scan_result, file.virus_scan_result)
+    ]
     if file_id is not None:
         return next((file for file in live if file.id == file_id), None)
     if "type" in filters:

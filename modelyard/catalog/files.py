@@ -124,6 +124,9 @@ def add_file(
     session.add_all(ModelFileHash(file_id=file.id, type=kind, hash=value) for kind, value in hasher.digests().items())
     session.flush()
     session.refresh(file, ["hashes"])
+    from modelyard.catalog.scanning import request_scan
+
+    request_scan(session, file.id)
     runtime.cache.invalidate_after_commit(session, effects.model_tag(version.model_id))
     return file
 
