@@ -15,6 +15,7 @@ from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
 from modelyard.catalog import downloads
+from modelyard.catalog.enums import ModelStatus
 from modelyard.catalog.models import ModelDownload
 from modelyard.core.db import utcnow
 from modelyard.core.http import SessionDep, runtime_of
@@ -106,6 +107,6 @@ def download(
     if isinstance(outcome, downloads.Refusal):
         return _refuse(request, outcome)
     url = runtime.storage.download_url(outcome.file.storage_key, filename=outcome.filename)
-    if outcome.version.status == "Published":
+    if outcome.version.status == ModelStatus.Published:
         _count(runtime, outcome.version.id, who)
     return RedirectResponse(url, status_code=307, headers=NO_STORE)

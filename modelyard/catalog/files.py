@@ -15,6 +15,7 @@ from modelyard.catalog.enums import FILE_FORMATS, FILE_FP, FILE_SIZES, FILE_TYPE
 from modelyard.catalog.hashing import FileHasher
 from modelyard.catalog.inspect import inspect_file
 from modelyard.catalog.models import ModelFile, ModelFileHash, ModelVersion
+from modelyard.catalog.scanning import request_scan
 from modelyard.catalog.service import require_editor
 from modelyard.core.db import on_commit
 from modelyard.core.errors import Conflict, PayloadTooLarge, ValidationFailed
@@ -124,8 +125,6 @@ def add_file(
     session.add_all(ModelFileHash(file_id=file.id, type=kind, hash=value) for kind, value in hasher.digests().items())
     session.flush()
     session.refresh(file, ["hashes"])
-    from modelyard.catalog.scanning import request_scan
-
     request_scan(session, file.id)
     runtime.cache.invalidate_after_commit(session, effects.model_tag(version.model_id))
     return file

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
@@ -36,8 +37,6 @@ def _text(value: str, what: str) -> str:
 
 
 def _meta(value: dict[str, Any]) -> dict[str, Any]:
-    import json
-
     if len(json.dumps(value)) > MAX_META_BYTES:
         raise ValidationFailed(f"meta is at most {MAX_META_BYTES} bytes of JSON")
     return value

@@ -20,7 +20,6 @@ _ATTRIBUTES = {
     "th": {"align"},
     "code": {"class"},
 }
-MAX_SOURCE = 200_000
 
 
 def render(source: str | None) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelyard.search.models import SearchIndexUpdate
@@ -16,8 +15,3 @@ Action = Literal["update", "delete"]
 
 def queue(session: Session, index: Index, ids: Iterable[int], action: Action) -> None:
     session.add_all(SearchIndexUpdate(index=index, entity_id=entity_id, action=action) for entity_id in set(ids))
-
-
-def pending(session: Session, *, limit: int = 1000) -> list[SearchIndexUpdate]:
-    query = select(SearchIndexUpdate).where(SearchIndexUpdate.processed_at.is_(None))
-    return list(session.scalars(query.order_by(SearchIndexUpdate.id).limit(limit)))

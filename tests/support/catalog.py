@@ -9,10 +9,8 @@ from dataclasses import dataclass, field
 from modelyard.accounts.models import User
 from modelyard.catalog import files, lifecycle, service
 from modelyard.catalog.enums import ModelType
-from modelyard.catalog.models import Model
 from modelyard.catalog.safetensors import tiny_lora
 from modelyard.catalog.schemas import ModelCreate, VersionCreate
-from modelyard.core.db import utcnow
 from modelyard.core.runtime import Runtime
 from modelyard.images.models import Image, Post
 from tests.support.factories import UserFixture
@@ -72,9 +70,5 @@ def create_model(
                 fixture.post_ids.append(post.id)
                 fixture.image_ids.append(image.id)
         if published:
-            lifecycle.publish_model(session, session.get(Model, model.id) or model, user)
+            lifecycle.publish_model(session, model, user)
         return fixture
-
-
-def now() -> str:
-    return utcnow().isoformat()
