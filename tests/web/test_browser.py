@@ -120,7 +120,9 @@ def test_check_again_swaps_the_checks_fragment(context: BrowserContext) -> None:
     with page.expect_response(lambda r: r.url.endswith("/status/checks") and r.status == 200) as response:
         page.get_by_role("link", name="Check again").click()
     assert response.value.request.headers.get("hx-request") == "true"
-    page.wait_for_function("!document.getElementById('status-checks').classList.contains('stale')")
+    # A locator wait, not wait_for_function: polling a string predicate evaluates it in the page, which the
+    # site's CSP (no 'unsafe-eval') refuses whenever the swap has not happened by the first check.
+    page.locator("#status-checks:not(.stale)").wait_for()
     assert page.url.endswith("/status"), "htmx swapped the panel instead of navigating"
 
 
@@ -131,7 +133,7 @@ def test_checks_panel_polls_by_itself(context: BrowserContext) -> None:
     page.evaluate("document.getElementById('status-checks').classList.add('stale')")
     with page.expect_response(lambda r: r.url.endswith("/status/checks")):
         page.clock.run_for(11_000)
-    page.wait_for_function("!document.getElementById('status-checks').classList.contains('stale')")
+    page.locator("#status-checks:not(.stale)").wait_for()
     assert page.locator("#status-checks[hx-trigger='every 10s']").count() == 1, "polling survives the swap"
 
 
