@@ -1,12 +1,13 @@
 """The framework floor for `http_read`: a bare Starlette app answering `GET /api/users/{username}` with one
 Core query for the profile's columns, the same engine set-up (driver, pool, SQLite pragmas) and the same JSON
-as ours, and nothing else.
+as ours, the same start-up (its heap frozen out of the garbage collector's sight), and nothing else.
 
     uvicorn --factory bench.floor_app:create_floor_app   (settings from MODELYARD_* like the real app)
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -56,6 +57,9 @@ def create_floor_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # The same process set-up as ours (modelyard.app): start-up objects frozen out of the collector's sight.
+        gc.collect()
+        gc.freeze()
         yield
         engine.dispose()
 

@@ -34,16 +34,18 @@ from modelyard.core.runtime import load_domain_modules
 TITLE = "HTTP read: GET /api/users/{username}"
 BASELINE = "bare Starlette app, one sync route, the same query with SQLAlchemy Core on the same engine"
 METHOD = (
-    "Ours (middleware, session dependency that commits, ORM, Pydantic, error handlers) and the floor run as "
-    "one uvicorn process each with the same options, side by side on the same fresh database, pinned to the "
-    "same core; the load generator (32 keep-alive connections, one request in flight each, a few hundred "
-    "usernames round-robin) runs in its own process on another core. Rounds alternate which server goes "
-    "first and each side's best round counts, so a burst of outside load on a shared machine penalises "
-    "neither side alone."
+    "Ours (the whole app as deployed: the edge middleware with request id, per-IP rate limit, CSRF, security "
+    "headers, metrics and access log; the endpoint as served, a hot route reading on a pooled Connection; "
+    "Pydantic; the error handlers) and the floor run as one uvicorn process each with the same options and "
+    "start-up (both freeze their start-up heap out of the garbage collector's sight), side by side on the same "
+    "fresh database, pinned to the same core; the load generator (32 keep-alive connections, one request in "
+    "flight each, a few hundred usernames round-robin) runs in its own process on another core. Rounds "
+    "alternate which server goes first and each side's best round counts, so a burst of outside load on a "
+    "shared machine penalises neither side alone."
 )
 NOTES = (
-    "Where ours spends the difference (thread-pool hops, ORM, FastAPI, middleware), layer by layer with exact "
-    "call counts: `python -m bench.diagnose_http_read`."
+    "Where ours spends the difference (thread-pool hops, middleware, routing), and what FastAPI's own route or "
+    "a Session would add, layer by layer with exact call counts: `python -m bench.diagnose_http_read`."
 )
 THROUGHPUT_GOAL = 0.6
 CONNECTIONS = 32

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,11 +10,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from modelyard import __version__
-from modelyard.core.csrf import CsrfMiddleware
-from modelyard.core.http import RequestContextMiddleware, install_error_handlers
+from modelyard.core.edge import EdgeMiddleware
+from modelyard.core.http import install_error_handlers
 from modelyard.core.logging import configure_logging
 from modelyard.core.runtime import Runtime, get_runtime, init_runtime, set_runtime
-from modelyard.core.security_headers import install_security
 from modelyard.core.settings import Settings
 
 log = logging.getLogger("modelyard")
@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 "jobs_in_process": worker is not None,
             },
         )
+        if owns_runtime:  # this app is the process's: tests and embedders keep their own heap as it is
+            _freeze_startup_heap()
         try:
             yield
         finally:
@@ -68,18 +70,27 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.runtime = runtime
     install_error_handlers(app)
     _include_routes(app)
-    # Outermost first: security headers, request id + metrics + logs, per-IP rate limit, CSRF, the app.
-    app.add_middleware(CsrfMiddleware, runtime=runtime)
-    app.add_middleware(RequestContextMiddleware, runtime=runtime)
-    install_security(app, runtime)
+    # Request id, per-IP rate limit, CSRF, security headers, metrics and access log, in one layer.
+    app.add_middleware(EdgeMiddleware, runtime=runtime)
     return app
+
+
+def _freeze_startup_heap() -> None:
+    """Move everything built at start-up (modules, routes, ORM mappers, templates: ~180k objects, all living as
+    long as the process) out of the garbage collector's sight. A full collection then scans only what requests
+    made, instead of pausing every request in flight for ~100 ms: that pause set the p99 latency (decision
+    0007)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _include_routes(app: FastAPI) -> None:
     from modelyard.accounts.admin_routes import router as admin_router
     from modelyard.accounts.oauth_routes import router as oauth_router
     from modelyard.accounts.pages import mount_account_pages
+    from modelyard.accounts.routes import hot_reads as account_hot_reads
     from modelyard.accounts.routes import router as accounts_router
+    from modelyard.api_v1 import include_api_v1
     from modelyard.catalog.download_routes import router as downloads_router
     from modelyard.catalog.pages import mount_catalog_pages
     from modelyard.catalog.routes import router as catalog_router
@@ -89,10 +100,13 @@ def _include_routes(app: FastAPI) -> None:
     from modelyard.images.routes import router as images_router
     from modelyard.web.pages import mount_web
 
-    # Routes are matched in order (a few µs each): the JSON API first, pages and mounts last.
+    # Routes are matched in order (a few µs each): hot reads (plain Starlette routes, modelyard.core.hot) first,
+    # then the JSON API, pages and mounts last.
+    app.router.routes[0:0] = account_hot_reads.routes
     app.include_router(accounts_router)
     app.include_router(catalog_router)
     app.include_router(downloads_router)
+    include_api_v1(app)
     app.include_router(images_router)
     app.include_router(ops_router)
     app.include_router(files_router, prefix="/files", include_in_schema=False)

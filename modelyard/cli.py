@@ -239,6 +239,41 @@ def apikey_create(username: str, label: str, scopes: str, days: int | None) -> N
 
 
 @main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--version", "version_id", type=int, required=True, help="Id of the model version to add the file to.")
+@click.option(
+    "--server", envvar="MODELYARD_SERVER", default="http://127.0.0.1:8000", show_default=True, help="The server's URL."
+)
+@click.option("--api-key", envvar="MODELYARD_API_KEY", required=True, help="An API key with the ModelsWrite scope.")
+@click.option("--type", "file_type", default="Model", show_default=True, help="Model, Pruned Model, VAE, Config, …")
+@click.option("--part-size", type=click.IntRange(5, 5120), help="MiB per part (default: the server's choice).")
+def upload(path: str, version_id: int, server: str, api_key: str, file_type: str, part_size: int | None) -> None:
+    """Upload PATH to a model version, resumably: run the same command again to go on after an interruption."""
+    from pathlib import Path
+
+    from modelyard.catalog.upload_client import Uploader, UploadError, UploadPlan
+
+    plan = UploadPlan(
+        server=server,
+        api_key=api_key,
+        path=Path(path),
+        version_id=version_id,
+        file_type=file_type,
+        part_size=part_size * 1024 * 1024 if part_size else None,
+    )
+    try:
+        result = Uploader(plan).run()
+    except UploadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    file = result["file"]
+    click.echo(f"Uploaded {file['name']} as file {file['id']} of version {version_id}", err=True)
+    for kind in ("SHA256", "AutoV2", "BLAKE3"):
+        if kind in file["hashes"]:
+            click.echo(f"  {kind:7} {file['hashes'][kind]}", err=True)
+    click.echo(file["id"])
+
+
+@main.command()
 @click.option("--markdown", is_flag=True, help="Print the settings reference table (defaults, no values).")
 def config(markdown: bool) -> None:
     """Print the effective settings, secrets masked."""

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 
-bash scripts/ensure-chromium.sh
+bash scripts/ensure-system-packages.sh
 
 run_pass() {
     local name=$1; shift

@@ -30,9 +30,11 @@ from modelyard.accounts.schemas import (
 from modelyard.accounts.scopes import TokenScope
 from modelyard.core.db import utcnow
 from modelyard.core.errors import NotFound, PayloadTooLarge, ValidationFailed
+from modelyard.core.hot import HotReads
 from modelyard.core.http import DbDep, SessionDep, model_response
 
 router = APIRouter(tags=["accounts"])
+hot_reads = HotReads(router)
 UserRead = Annotated[User, Depends(requires(TokenScope.UserRead))]
 UserWrite = Annotated[User, Depends(requires(TokenScope.UserWrite))]
 
@@ -50,10 +52,10 @@ def start_session(request: Request, session: SessionDep, user: User) -> None:
     auth.issue_session_cookie(request, issued.token)
 
 
-@router.get("/api/users/{username}", response_model=PublicUser, responses={404: {"description": "No such user"}})
+@hot_reads.get("/api/users/{username}", response_model=PublicUser, responses={404: {"description": "No such user"}})
 async def get_user(username: str, db: DbDep) -> Response:
     """A user's public profile. Usernames match case-insensitively."""
-    profile = await db.run(lambda session: service.public_profile(session, username))
+    profile = await db.read(lambda connection: service.public_profile(connection, username))
     return model_response(PublicUser.model_validate(profile))
 
 

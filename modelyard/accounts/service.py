@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from modelyard.accounts import sessions
@@ -110,10 +111,10 @@ _PUBLIC_COLUMNS = (User.id, User.username, User.display_name, User.bio, User.lin
 _PUBLIC_BY_USERNAME_KEY = select(*_PUBLIC_COLUMNS).where(User.username_key == bindparam("key"))
 
 
-def public_profile(session: Session, username: str) -> dict[str, Any]:
+def public_profile(db: Session | Connection, username: str) -> dict[str, Any]:
     """The public columns of a user, without building an ORM object (the profile is read far more often than
-    it is written, and the public API leans on it)."""
-    row = session.execute(_PUBLIC_BY_USERNAME_KEY, {"key": username_key(username)}).mappings().first()
+    it is written, and the public API leans on it): the route reads it on a bare Connection."""
+    row = db.execute(_PUBLIC_BY_USERNAME_KEY, {"key": username_key(username)}).mappings().first()
     if row is None:
         raise NotFound(f"No user named {username}")
     return dict(row)

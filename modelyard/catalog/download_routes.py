@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from modelyard.accounts.auth import PrincipalDep
@@ -16,7 +17,7 @@ from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
 from modelyard.catalog import downloads
 from modelyard.catalog.enums import ModelStatus
-from modelyard.catalog.models import ModelDownload
+from modelyard.catalog.models import Model, ModelDownload, ModelVersion
 from modelyard.core.db import utcnow
 from modelyard.core.http import SessionDep, runtime_of
 from modelyard.core.ratelimit import client_bucket, rate_limiter
@@ -53,6 +54,11 @@ def _count(runtime: Runtime, version_id: int, who: str) -> None:
         with runtime.db.transaction(write=True) as session:
             if session.get(ModelDownload, (version_id, who, hour)) is None:
                 session.add(ModelDownload(model_version_id=version_id, downloader=who, hour=hour))
+                session.flush()  # a parallel count of the same download fails here, before the counters move
+                version = update(ModelVersion).where(ModelVersion.id == version_id)
+                session.execute(version.values(download_count=ModelVersion.download_count + 1))
+                owner = select(ModelVersion.model_id).where(ModelVersion.id == version_id).scalar_subquery()
+                session.execute(update(Model).where(Model.id == owner).values(download_count=Model.download_count + 1))
     except IntegrityError:
         pass  # a parallel download by the same person in the same hour counted it
     except SQLAlchemyError:

@@ -167,6 +167,22 @@ def filenamize(text: str, *, limit: int = 20) -> str:
     return kept[0].lower() + "".join(word.capitalize() for word in kept[1:])
 
 
+def _without(text: str, part: str) -> str:
+    """`text` with every occurrence of `part` removed, ignoring case. (A regular expression per model name would
+    be compiled again for nearly every name in a long list: the pattern cache holds 512.)"""
+    if not part:
+        return text
+    lowered, wanted = text.lower(), part.lower()
+    if len(lowered) != len(text) or len(wanted) != len(part):  # a letter whose lower case is longer ("İ")
+        return re.sub(re.escape(part), "", text, flags=re.IGNORECASE)
+    kept, start = [], 0
+    while (found := lowered.find(wanted, start)) != -1:
+        kept.append(text[start:found])
+        start = found + len(part)
+    kept.append(text[start:])
+    return "".join(kept)
+
+
 def download_filename(model: Model, version: ModelVersion, file: ModelFile) -> str:
     """The name a download is saved under (Civitai's `getDownloadFilename`)."""
     if file.override_name:
@@ -174,7 +190,7 @@ def download_filename(model: Model, version: ModelVersion, file: ModelFile) -> s
     model_name = filenamize(model.name)
     if not model_name or model.type in (ModelType.LORA, ModelType.LoCon):
         return file.name
-    version_name = filenamize(re.sub(re.escape(model.name), "", version.name, flags=re.IGNORECASE))
+    version_name = filenamize(_without(version.name, model.name))
     extension = file.name.rsplit(".", 1)[-1] if "." in file.name else ""
     if file.type == "Training Data":
         return f"{model_name}_{version_name}_trainingData.zip"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
-from modelyard.catalog import basemodels, files, lifecycle, queries, service, visibility
+from modelyard.catalog import basemodels, convert, files, lifecycle, queries, service, uploads, visibility
 from modelyard.catalog.enums import (
     FILE_FORMATS,
     FILE_FP,
@@ -35,6 +35,7 @@ from modelyard.catalog.pages import (
     whole_number,
 )
 from modelyard.catalog.schemas import ModelCreate, ModelUpdate, VersionCreate, VersionUpdate
+from modelyard.catalog.upload_routes import upload_out
 from modelyard.core.errors import AppError, NotFound, ValidationFailed
 from modelyard.core.http import SessionDep
 
@@ -277,6 +278,7 @@ def _files_context(session: Session, version: ModelVersion, values: VersionForm 
         **_version_form_context(session, version.model, version, values or _version_values(version)),
         "files": live,
         "primary": files.primary_file(live),
+        "uploads": [upload_out(session, upload) for upload in uploads.version_uploads(session, version.id)],
         "file_types": FILE_TYPES,
         "file_formats": FILE_FORMATS,
         "file_sizes": FILE_SIZES,
@@ -349,6 +351,21 @@ def upload_file(
     except AppError as exc:
         return wizard_failed(request, session, "files", exc, lambda: _files_context(session, version))
     return see_other(f"/model-versions/{version_id}/edit", done="file-uploaded")
+
+
+@router.post("/model-files/{file_id:int}/convert", response_class=HTMLResponse)
+def convert_file(
+    request: Request, file_id: int, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
+) -> Response:
+    stored = session.get(ModelFile, file_id)
+    if stored is None:
+        raise NotFound(f"No model file with id {file_id}")
+    version = editable_version(session, principal, user, stored.model_version_id)
+    try:
+        convert.request_conversion(session, user, stored)
+    except AppError as exc:
+        return wizard_failed(request, session, "files", exc, lambda: _files_context(session, version))
+    return see_other(f"/model-versions/{version.id}/edit", done="conversion-requested")
 
 
 @router.post("/model-files/{file_id:int}/delete", response_class=HTMLResponse)

@@ -105,6 +105,16 @@ class ScanResult(enum.StrEnum):
     Error = "Error"
 
 
+class UploadStatus(enum.StrEnum):
+    """A resumable upload: parts arrive while Uploading; Verifying joins, hashes and inspects them."""
+
+    Uploading = "Uploading"
+    Verifying = "Verifying"
+    Complete = "Complete"
+    Failed = "Failed"
+    Aborted = "Aborted"
+
+
 class FileVisibility(enum.StrEnum):
     Sensitive = "Sensitive"
     Private = "Private"

@@ -11,9 +11,17 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
 from modelyard.catalog import effects
-from modelyard.catalog.enums import FILE_FORMATS, FILE_FP, FILE_SIZES, FILE_TYPES, MODEL_FILE_TYPES, ModelStatus
+from modelyard.catalog.enums import (
+    FILE_FORMATS,
+    FILE_FP,
+    FILE_SIZES,
+    FILE_TYPES,
+    MODEL_FILE_TYPES,
+    HashType,
+    ModelStatus,
+)
 from modelyard.catalog.hashing import FileHasher
-from modelyard.catalog.inspect import inspect_file
+from modelyard.catalog.inspect import Inspection, inspect_file
 from modelyard.catalog.models import ModelFile, ModelFileHash, ModelVersion
 from modelyard.catalog.scanning import request_scan
 from modelyard.catalog.service import require_editor
@@ -71,6 +79,70 @@ def clean_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     return cleaned
 
 
+def prepare_file(
+    actor: User, version: ModelVersion, *, filename: str, file_type: str, metadata: Mapping[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
+    """Check that `actor` may add a file of this type and name to `version`: its clean name and metadata."""
+    require_editor(actor, version.model)
+    if version.status == ModelStatus.Deleted:
+        raise Conflict(f"Version {version.id} is Deleted")
+    if file_type not in FILE_TYPES:
+        raise ValidationFailed(f"File type {file_type!r} is not one of {', '.join(FILE_TYPES)}")
+    name = clean_filename(filename)
+    taken = any(other.name == name and other.replaced_at is None for other in version.files)
+    if taken:
+        raise Conflict(f"Version {version.id} already has a file named {name}: delete it first, or rename yours")
+    return name, clean_metadata(metadata)
+
+
+def storage_key_for(version: ModelVersion, name: str) -> str:
+    return f"models/{version.model_id}/{version.id}/{uuid.uuid4().hex}/{name}"
+
+
+def apply_inspection(name: str, found: Inspection, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata as the file's content corrects it; a name that lies about the content is refused."""
+    if name.lower().endswith((".safetensors", ".sft")) and found.format != "SafeTensor":
+        raise ValidationFailed(f"{name} is not a safetensors file: its content is {found.format}")
+    corrected = {**metadata, "format": found.format}  # the content decides, never the name or the form
+    if found.fp and not str(corrected.get("fp", "")).startswith(found.fp):
+        corrected["fp"] = found.fp  # "fp8_scaled" refines fp8 weights; "fp16" on fp32 weights is wrong
+    if found.size:
+        corrected.setdefault("size", found.size)
+    return corrected
+
+
+def record_file(
+    session: Session,
+    version: ModelVersion,
+    *,
+    name: str,
+    key: str,
+    size: int,
+    file_type: str,
+    metadata: dict[str, Any],
+    found: Inspection,
+    digests: Mapping[HashType, str],
+) -> ModelFile:
+    """The ModelFile row for an object already in storage, with its hashes; its scan is requested."""
+    file = ModelFile(
+        model_version_id=version.id,
+        name=name,
+        storage_key=key,
+        size_kb=size / 1024,
+        type=file_type,
+        metadata_=metadata,
+        header_data=found.details or None,
+    )
+    version.files.append(file)
+    session.flush()
+    session.add_all(ModelFileHash(file_id=file.id, type=kind, hash=value) for kind, value in digests.items())
+    session.flush()
+    session.refresh(file, ["hashes"])
+    request_scan(session, file.id)
+    get_runtime().cache.invalidate_after_commit(session, effects.model_tag(version.model_id))
+    return file
+
+
 def add_file(
     session: Session,
     actor: User,
@@ -81,14 +153,9 @@ def add_file(
     file_type: str = "Model",
     metadata: Mapping[str, Any] | None = None,
 ) -> ModelFile:
-    """Store an uploaded file for a version, with its six hashes computed while it is copied."""
-    require_editor(actor, version.model)
-    if version.status == ModelStatus.Deleted:
-        raise Conflict(f"Version {version.id} is Deleted")
-    if file_type not in FILE_TYPES:
-        raise ValidationFailed(f"File type {file_type!r} is not one of {', '.join(FILE_TYPES)}")
-    name = clean_filename(filename)
-    cleaned = clean_metadata(metadata)
+    """Store a file sent in one request, with its six hashes computed while it is copied (see `uploads` for
+    resumable uploads of any size)."""
+    name, cleaned = prepare_file(actor, version, filename=filename, file_type=file_type, metadata=metadata)
     runtime = get_runtime()
     limit = runtime.settings.direct_upload_max_bytes
     hasher = FileHasher()
@@ -101,33 +168,21 @@ def add_file(
         if hasher.size == 0:
             raise ValidationFailed("The file is empty")
         found = inspect_file(cast(BinaryIO, spool), hasher.size)
-        if name.lower().endswith((".safetensors", ".sft")) and found.format != "SafeTensor":
-            raise ValidationFailed(f"{name} is not a safetensors file: its content is {found.format}")
-        cleaned["format"] = found.format  # the content decides, never the name or the form
-        if found.fp and not str(cleaned.get("fp", "")).startswith(found.fp):
-            cleaned["fp"] = found.fp  # "fp8_scaled" refines fp8 weights; "fp16" on fp32 weights is wrong
-        if found.size:
-            cleaned.setdefault("size", found.size)
+        cleaned = apply_inspection(name, found, cleaned)
         spool.seek(0)
-        key = f"models/{version.model_id}/{version.id}/{uuid.uuid4().hex}/{name}"
+        key = storage_key_for(version, name)
         runtime.storage.save(key, cast(BinaryIO, spool), content_type="application/octet-stream")
-    file = ModelFile(
-        model_version_id=version.id,
+    return record_file(
+        session,
+        version,
         name=name,
-        storage_key=key,
-        size_kb=hasher.size / 1024,
-        type=file_type,
-        metadata_=cleaned,
-        header_data=found.details or None,
+        key=key,
+        size=hasher.size,
+        file_type=file_type,
+        metadata=cleaned,
+        found=found,
+        digests=hasher.digests(),
     )
-    version.files.append(file)
-    session.flush()
-    session.add_all(ModelFileHash(file_id=file.id, type=kind, hash=value) for kind, value in hasher.digests().items())
-    session.flush()
-    session.refresh(file, ["hashes"])
-    request_scan(session, file.id)
-    runtime.cache.invalidate_after_commit(session, effects.model_tag(version.model_id))
-    return file
 
 
 def remove_file(session: Session, actor: User, file: ModelFile) -> None:

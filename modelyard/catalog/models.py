@@ -6,7 +6,19 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from modelyard.catalog.enums import (
@@ -20,6 +32,7 @@ from modelyard.catalog.enums import (
     ModelType,
     ScanResult,
     TrainingStatus,
+    UploadStatus,
     UploadType,
     UsageControl,
 )
@@ -40,6 +53,7 @@ class Model(Base):
         Index("ix_model_user_status", "user_id", "status", "updated_at"),
         Index("ix_model_scheduled", "status", "scheduled_for"),
         Index("ix_model_deleted", "status", "deleted_at"),
+        Index("ix_model_status_downloads", "status", "download_count", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -64,6 +78,8 @@ class Model(Base):
     allow_derivatives: Mapped[bool] = mapped_column(Boolean, default=True)
     allow_different_license: Mapped[bool] = mapped_column(Boolean, default=True)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Downloads counted (once per downloader per version per hour), over all its versions: what lists sort by.
+    download_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # First publication; kept through unpublishing and republishing (the specification's rule).
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -110,6 +126,7 @@ class ModelVersion(Base):
     early_access_days: Mapped[int | None] = mapped_column(Integer)
     early_access_price: Mapped[int | None] = mapped_column(Integer)
     early_access_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    download_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     nsfw_level: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[ModelStatus] = mapped_column(_enum(ModelStatus), default=ModelStatus.Draft)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -145,6 +162,8 @@ class ModelFile(Base):
     scanned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     raw_scan_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     header_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A pickle's conversion to safetensors: {status: Pending|Complete|Failed, error?, fileId?} (see `convert`).
+    conversion: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     data_purged: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -230,3 +249,41 @@ class ModelDownload(Base):
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id", ondelete="CASCADE"), primary_key=True)
     downloader: Mapped[str] = mapped_column(String(40), primary_key=True)
     hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+
+
+class FileUpload(Base):
+    """A resumable upload of one file to a version: its parts go to a storage multipart upload (the local
+    directory or an S3 bucket, straight from the client), and it becomes a ModelFile once joined and verified."""
+
+    __tablename__ = "model_file_upload"
+    __table_args__ = (
+        # One active upload per file name and version: `active_name` is the name while Uploading or Verifying
+        # and NULL after, and NULLs never collide, so two racing uploads of the same name cannot both start.
+        UniqueConstraint("model_version_id", "active_name", name="uq_model_file_upload_active_name"),
+        Index("ix_model_file_upload_status", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    active_name: Mapped[str | None] = mapped_column(String(255))
+    file_type: Mapped[str] = mapped_column(String(32))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    size: Mapped[int] = mapped_column(BigInteger)
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))  # the client's, checked once the parts are joined
+    storage_key: Mapped[str] = mapped_column(String(500))
+    multipart_id: Mapped[str] = mapped_column(String(1024))
+    status: Mapped[UploadStatus] = mapped_column(_enum(UploadStatus, 12), default=UploadStatus.Uploading)
+    error: Mapped[str | None] = mapped_column(Text)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("model_file.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    @property
+    def part_count(self) -> int:
+        return -(-self.size // self.part_size)
+
+    def expected_part_size(self, number: int) -> int:
+        return self.part_size if number < self.part_count else self.size - self.part_size * (self.part_count - 1)

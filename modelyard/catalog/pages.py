@@ -50,6 +50,7 @@ FLASH = {
     "version-deleted": "The version is deleted.",
     "file-uploaded": "The file is uploaded and hashed.",
     "file-deleted": "The file is deleted.",
+    "conversion-requested": "Converting to safetensors: the new file appears here when it is ready.",
     "published": "Published! Everyone can see it now.",
     "scheduled": "Scheduled: it goes live at the time you chose.",
     "schedule-cancelled": "The schedule is cancelled; it is a draft again.",

@@ -55,6 +55,7 @@ def file_out(file: ModelFile, *, primary: bool) -> FileOut:
         scanned_at=file.scanned_at,
         hashes={row.type.value: row.hash for row in file.hashes},
         inspection=file.header_data,
+        conversion=file.conversion,
     )
 
 

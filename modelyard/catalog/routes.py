@@ -17,7 +17,7 @@ from modelyard.accounts import policy
 from modelyard.accounts.auth import AdminUser, ModeratorUser, PrincipalDep, requires
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog import basemodels, files, lifecycle, queries, service, visibility
+from modelyard.catalog import basemodels, convert, files, lifecycle, queries, service, visibility
 from modelyard.catalog.enums import ModelStatus, UnpublishKind
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
 from modelyard.catalog.schemas import (
@@ -34,6 +34,7 @@ from modelyard.catalog.schemas import (
     VersionPublishRequest,
     VersionUpdate,
 )
+from modelyard.catalog.upload_routes import router as upload_router
 from modelyard.core.errors import NotFound
 from modelyard.core.http import SessionDep
 
@@ -280,6 +281,18 @@ def upload_file(
     return queries.file_out(stored, primary=primary is stored)
 
 
+@router.post("/api/model-files/{file_id}/convert", status_code=status.HTTP_202_ACCEPTED, response_model=FileOut)
+def convert_file(file_id: int, _: Writer, principal: PrincipalDep, session: SessionDep) -> FileOut:
+    """Convert a pickle checkpoint the scanner passed to safetensors, in the background. The new file joins the
+    version (and, as safetensors, becomes its primary file); `conversion` on this file says how it went."""
+    stored = session.get(ModelFile, file_id)
+    if stored is None:
+        raise NotFound(f"No model file with id {file_id}")
+    user, version = _version_for_write(session, principal, stored.model_version_id)
+    convert.request_conversion(session, user, stored)
+    return queries.file_out(stored, primary=files.primary_file(version.files) is stored)
+
+
 @router.delete("/api/model-files/{file_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_file(file_id: int, _: Writer, principal: PrincipalDep, session: SessionDep) -> Response:
     stored = session.get(ModelFile, file_id)
@@ -341,3 +354,7 @@ def add_base_model(body: BaseModelIn, _: AdminUser, session: SessionDep) -> list
     """Administrators: add a base model (a new architecture) without a release."""
     basemodels.add(session, name=body.name, ecosystem=body.ecosystem, media=body.media, hidden=body.hidden)
     return basemodels.names(session)
+
+
+# Resumable uploads live in their own module; they are served with the rest of the catalog's API.
+router.include_router(upload_router)

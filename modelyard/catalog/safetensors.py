@@ -13,21 +13,27 @@ _DTYPE_SIZE = {"F32": 4, "F16": 2, "BF16": 2, "I8": 1, "U8": 1}
 
 def encode(tensors: dict[str, tuple[str, list[int], bytes]], metadata: dict[str, str] | None = None) -> bytes:
     """`tensors` maps a name to (dtype, shape, raw little-endian bytes)."""
+    layout = {name: (dtype, shape, len(data)) for name, (dtype, shape, data) in tensors.items()}
+    return encode_header(layout, metadata) + b"".join(data for _, _, data in tensors.values())
+
+
+def encode_header(layout: dict[str, tuple[str, list[int], int]], metadata: dict[str, str] | None = None) -> bytes:
+    """The 8-byte length and JSON header for tensors (dtype, shape, byte count) stored in this order after it."""
     header: dict[str, Any] = {}
     if metadata:
         header["__metadata__"] = metadata
     offset = 0
-    for name, (dtype, shape, data) in tensors.items():
+    for name, (dtype, shape, length) in layout.items():
         count = 1
         for dim in shape:
             count *= dim
-        if len(data) != count * _DTYPE_SIZE[dtype]:
-            raise ValueError(f"tensor {name}: {len(data)} bytes do not fit {dtype}{shape}")
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
+        if length != count * _DTYPE_SIZE[dtype]:
+            raise ValueError(f"tensor {name}: {length} bytes do not fit {dtype}{shape}")
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + length]}
+        offset += length
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)  # the format pads the header to a multiple of 8 bytes
-    return struct.pack("<Q", len(raw)) + raw + b"".join(data for _, _, data in tensors.values())
+    return struct.pack("<Q", len(raw)) + raw
 
 
 def tiny_lora(seed: int, *, rank: int = 4, width: int = 32, metadata: dict[str, str] | None = None) -> bytes:

@@ -120,6 +120,8 @@ class FileOut(BaseModel):
     hashes: dict[str, str]
     # From the file's own bytes: tensor and parameter counts, dtypes, the safetensors __metadata__ block.
     inspection: dict[str, Any] | None = None
+    # A pickle's conversion to safetensors, once asked for: {status, error?, fileId?}.
+    conversion: dict[str, Any] | None = None
 
 
 class VersionOut(BaseModel):

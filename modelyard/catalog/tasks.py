@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from modelyard.catalog import scanning, triggers  # noqa: F401 - scanning declares the scan jobs
+from modelyard.catalog import convert, scanning, triggers, uploads  # noqa: F401 - they declare their jobs
 from modelyard.catalog.enums import ModelStatus
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
 from modelyard.core.db import utcnow

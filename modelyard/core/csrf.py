@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Iterable
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope
 
-from modelyard.core.http import error_response
+from modelyard.core.errors import Forbidden, PayloadTooLarge
 from modelyard.core.runtime import Runtime
 
 CSRF_COOKIE = "modelyard_csrf"
@@ -34,59 +34,55 @@ MAX_FORM_BYTES = 256 * 1024
 _TOKEN_LENGTH = 43  # secrets.token_urlsafe(32)
 
 
-class CsrfMiddleware:
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
-        self.app = app
+class CsrfRefused(Forbidden):
+    code = "csrf_failed"
+
+
+class CsrfGuard:
+    """Run by `modelyard.core.edge.EdgeMiddleware` on every HTTP request, before the app sees it."""
+
+    def __init__(self, runtime: Runtime) -> None:
         self.secure = runtime.settings.secure_cookies
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def assign_token(self, scope: Scope) -> bool:
+        """Put the browser's token, or a fresh one, in `scope["state"]["csrf_token"]` (pages render it). True
+        when it is fresh: the response should then give it to the browser (see `cookie_for`)."""
+        raw = dict(scope.get("headers", ())).get(b"cookie")
+        token = _cookies(raw).get(CSRF_COOKIE, "") if raw is not None else ""
+        fresh = len(token) != _TOKEN_LENGTH
+        scope.setdefault("state", {})["csrf_token"] = secrets.token_urlsafe(32) if fresh else token
+        return fresh
+
+    async def admit(self, scope: Scope, receive: Receive) -> Receive:
+        """Refuse a request that could be forged but does not present the token given by `assign_token` (raises
+        CsrfRefused, or PayloadTooLarge for an oversized form). Returns the `receive` the app must use: a form
+        body read here to find the token is replayed."""
+        if scope["method"] in SAFE_METHODS:
+            return receive
         headers = dict(scope.get("headers", ()))
         cookies = _cookies(headers[b"cookie"]) if b"cookie" in headers else {}
-        token = cookies.get(CSRF_COOKIE, "")
-        if len(token) != _TOKEN_LENGTH:
-            token = secrets.token_urlsafe(32)
-            send = self._set_cookie_on_pages(send, token)
-        scope.setdefault("state", {})["csrf_token"] = token
-        if scope["method"] in SAFE_METHODS or not _forgeable(scope, headers, cookies):
-            await self.app(scope, receive, send)
-            return
+        if not _forgeable(scope, headers, cookies):
+            return receive
         presented = headers.get(CSRF_HEADER, b"").decode("latin-1") or _query_token(scope)
         content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
         if not presented and content_type.startswith("application/x-www-form-urlencoded"):
             body = await _read_body(receive)
             if body is None:
-                await _refuse(scope, receive, send, 413, "payload_too_large", "The form is too large")
-                return
+                raise PayloadTooLarge("The form is too large")
             presented = parse_qs(body.decode("latin-1")).get(CSRF_FIELD, [""])[0]
             receive = _replay(body)
+        token: str = scope["state"]["csrf_token"]
         if not (presented and hmac.compare_digest(presented.encode(), token.encode())):
-            await _refuse(
-                scope,
-                receive,
-                send,
-                403,
-                "csrf_failed",
-                "The form's security token is missing or out of date. Reload the page and try again.",
-            )
-            return
-        await self.app(scope, receive, send)
+            raise CsrfRefused("The form's security token is missing or out of date. Reload the page and try again.")
+        return receive
 
-    def _set_cookie_on_pages(self, send: Send, token: str) -> Send:
-        """Give the browser its token with the first HTML page; API responses (clients that keep no cookies)
-        carry no cookie."""
-        cookie = _cookie_header(token, self.secure)
-
-        async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                content_type = dict(message.get("headers", ())).get(b"content-type", b"")
-                if content_type.startswith(b"text/html"):
-                    message.setdefault("headers", []).append((b"set-cookie", cookie))
-            await send(message)
-
-        return send_with_cookie
+    def cookie_for(self, token: str, response_headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+        """The Set-Cookie value giving the browser a new token, on HTML pages only: API responses go to
+        clients that keep no cookies."""
+        for name, value in response_headers:
+            if name == b"content-type":
+                return _cookie_header(token, self.secure) if value.startswith(b"text/html") else None
+        return None
 
 
 def _cookie_header(token: str, secure: bool) -> bytes:
@@ -150,8 +146,3 @@ def _replay(body: bytes) -> Receive:
         return {"type": "http.disconnect"}
 
     return receive
-
-
-async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str) -> None:
-    response: Response = error_response(Request(scope), status, {"error": code, "detail": detail})
-    await response(scope, receive, send)

@@ -12,16 +12,18 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+import orjson
 from sqlalchemy import DateTime, MetaData, create_engine, event, text
-from sqlalchemy.engine import CursorResult, Dialect, Engine, Result
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from modelyard.core.settings import Settings, ensure_data_dir
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -76,6 +78,7 @@ def make_engine(settings: Settings) -> Engine:
             connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout_ms / 1000},
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            json_deserializer=orjson.loads,
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
@@ -89,6 +92,9 @@ def make_engine(settings: Settings) -> Engine:
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,  # drop connections a database restart killed, so the service recovers by itself
         pool_timeout=settings.db_connect_timeout_seconds,
+        # JSON columns are read on every list (tags, trigger words, file metadata): orjson reads them several
+        # times faster than the json module, with the same results for the JSON we write.
+        json_deserializer=orjson.loads,
     )
 
 
@@ -143,6 +149,12 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    def read(self, work: Callable[[Connection], T]) -> T:
+        """`work(connection)` on a bare Connection: no Session, no unit of work, nothing committed. For reads
+        only: the transaction is rolled back when the connection goes back to the pool, so a write is lost."""
+        with self.engine.connect() as connection:
+            return work(connection)
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

@@ -28,18 +28,25 @@ async def healthz() -> dict[str, str]:
 def check_dependencies(runtime: Runtime) -> dict[str, dict[str, Any]]:
     checks: dict[str, dict[str, Any]] = {}
 
-    def run(name: str, probe: Any) -> None:
+    def run(name: str, probe: Any, *, required: bool = True) -> None:
         try:
             probe()
             checks[name] = {"ok": True}
         except Exception as exc:  # noqa: BLE001 - readiness reports every failure by name
             log.warning("readiness check failed", extra={"check": name, "error": str(exc)})
             checks[name] = {"ok": False, "error": _short(exc)}
+        if not required:
+            checks[name]["required"] = False
 
     run("database", runtime.db.ping)
     if runtime.redis is not None:
         run("redis", runtime.redis.ping)
     run("storage", runtime.storage.check)
+    if runtime.settings.clamd_address:
+        from modelyard.catalog.virus import Clamd
+
+        # Reported, but the site serves without it: scans wait for clamd and are retried.
+        run("clamd", Clamd(runtime.settings.clamd_address).ping, required=False)
     return checks
 
 
@@ -52,9 +59,10 @@ def _short(exc: Exception) -> str:
 
 @router.get("/readyz")
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """Ready to serve: the database, Redis (when configured) and storage answer. 503 names what failed."""
+    """Ready to serve: the database, Redis (when configured) and storage answer. 503 names what failed.
+    clamd (when configured) is reported with `"required": false`: the site serves while it is down."""
     checks = await run_in_threadpool(check_dependencies, runtime)
-    failed = [name for name, check in checks.items() if not check["ok"]]
+    failed = [name for name, check in checks.items() if not check["ok"] and check.get("required", True)]
     body = {"status": "ok" if not failed else "unavailable", "failed": failed, "checks": checks}
     return JSONResponse(body, status_code=503 if failed else 200)
 

@@ -20,11 +20,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import anyio.to_thread
-from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from modelyard.core.errors import AppError, RateLimited, ServiceUnavailable
-from modelyard.core.http import error_response
+from modelyard.core.errors import RateLimited, ServiceUnavailable
 from modelyard.core.runtime import Runtime
 from modelyard.core.settings import Settings
 
@@ -243,20 +241,22 @@ def _retry_headers(decision: Decision) -> dict[str, str]:
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/status", "/status/checks"})
 
 
-class RateLimitMiddleware:
-    """Pure ASGI: the per-IP limit on every HTTP request but probes, metrics and static files."""
+class IpRateLimit:
+    """The per-IP limit on every HTTP request but probes, metrics and static files, checked by
+    `modelyard.core.edge.EdgeMiddleware` before the app sees the request."""
 
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
-        self.app = app
+    def __init__(self, runtime: Runtime) -> None:
         self.limit = runtime.settings.rate_limit_ip_per_minute
         self.limiter = rate_limiter(runtime)
         self._limit_header = (b"x-ratelimit-limit", str(self.limit).encode())
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not self.limit or path in EXEMPT_PATHS or path.startswith("/static/"):
-            await self.app(scope, receive, send)
-            return
+    async def spend(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        """Spend one request of the client's budget; returns the headers telling it what is left (none on the
+        paths without a limit). Raises RateLimited when the budget is used up, and ServiceUnavailable when the
+        Redis holding the counters is unreachable."""
+        path = scope["path"]
+        if not self.limit or path in EXEMPT_PATHS or path.startswith("/static/"):
+            return []
         client = scope.get("client")
         key = "ip:" + (client_bucket(client[0]) if client else "unknown")
         try:
@@ -268,29 +268,14 @@ class RateLimitMiddleware:
         except REDIS_UNAVAILABLE:
             log.warning("rate limiter cannot reach Redis", exc_info=True)
             part = "cache and queue server (Redis)"
-            unavailable = ServiceUnavailable(f"The {part} is unreachable right now; try again in a few seconds.")
-            await _answer(unavailable, scope, receive, send)
-            return
+            raise ServiceUnavailable(f"The {part} is unreachable right now; try again in a few seconds.") from None
         if not decision.allowed:
             message = f"Too many requests; try again in {decision.retry_after} s"
-            await _answer(RateLimited(message, headers=_retry_headers(decision)), scope, receive, send)
-            return
-        quota = [self._limit_header, (b"x-ratelimit-remaining", str(decision.remaining).encode())]
-
-        async def send_with_quota(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *quota]
-            await send(message)
-
-        await self.app(scope, receive, send_with_quota)
+            raise RateLimited(message, headers=_retry_headers(decision))
+        return [self._limit_header, (b"x-ratelimit-remaining", str(decision.remaining).encode())]
 
     def _hit(self, key: str) -> Decision:
         return self.limiter.hit(key, limit=self.limit, window_seconds=60)
-
-
-async def _answer(error: AppError, scope: Scope, receive: Receive, send: Send) -> None:
-    response = error_response(Request(scope), error.status_code, error.body(), error.headers)
-    await response(scope, receive, send)
 
 
 def limit_principal(runtime: Runtime, *, user_id: int | None, api_key_id: int | None) -> None:

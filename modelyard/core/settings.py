@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     signed_url_ttl_seconds: int = Field(
         600, ge=10, le=7 * 24 * 3600, description="Lifetime of signed and presigned file URLs."
     )
+    accel_redirect_prefix: str | None = Field(
+        None,
+        description="Local storage behind nginx: signed `/files/...` downloads are checked by the app, then handed "
+        "to nginx with `X-Accel-Redirect: <prefix><key>` (an `internal` location of that prefix aliasing the "
+        "storage directory), so nginx sends the bytes. Empty: the app sends them itself.",
+    )
 
     # --- database -------------------------------------------------------------------------------------------
     db_pool_size: int = Field(
@@ -214,6 +220,12 @@ class Settings(BaseSettings):
     downloads_per_hour: int = Field(
         200, ge=1, description="Model downloads one user (or one address, when not logged in) may start per hour."
     )
+    clamd_address: str | None = Field(
+        None,
+        description="ClamAV daemon that scans every uploaded file for viruses: its socket path "
+        "(`/run/clamav/clamd.ctl`) or `tcp://host:3310`. Its StreamMaxLength must exceed the largest model file. "
+        "Empty: virus scans stay Pending, saying no scanner is configured.",
+    )
     deleted_retention_days: int = Field(
         30,
         ge=0,
@@ -235,6 +247,27 @@ class Settings(BaseSettings):
     def _split_modules(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("clamd_address")
+    @classmethod
+    def _check_clamd_address(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        from modelyard.catalog.virus import parse_address
+
+        parse_address(value.strip())  # ValueError names the expected forms
+        return value.strip()
+
+    @field_validator("accel_redirect_prefix")
+    @classmethod
+    def _check_accel_prefix(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        if not (value.startswith("/") and value.endswith("/")) or any(ch in value for ch in "?#% \t\r\n"):
+            raise ValueError(
+                "the X-Accel-Redirect prefix is a URL path starting and ending with '/', like /_protected/"
+            )
         return value
 
     @field_validator("public_base_url")

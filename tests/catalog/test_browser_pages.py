@@ -4,6 +4,8 @@ land in tests/web/artifacts/."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
@@ -11,6 +13,7 @@ from modelyard.catalog.safetensors import tiny_lora
 from modelyard.core.runtime import Runtime
 from tests.support.catalog import create_model
 from tests.support.factories import create_user
+from tests.support.uploads import running_jobs
 from tests.web.test_account_browser import click_and_settle, log_in_through_the_form
 from tests.web.test_browser import PageProblems, screenshot
 from tests.web.test_browser import base_url as base_url
@@ -24,6 +27,13 @@ def submit(page: Page, name: str) -> None:
     click_and_settle(page, page.get_by_role("button", name=name, exact=True))
 
 
+@pytest.fixture
+def jobs(runtime: Runtime) -> Iterator[None]:
+    with running_jobs(runtime):  # uploads are verified by a job, as in `modelyard serve`
+        yield
+
+
+@pytest.mark.usefixtures("jobs")
 def test_wizard_from_a_new_model_to_its_published_page(context: BrowserContext, runtime: Runtime) -> None:
     user = create_user(runtime, username="inkmaker")
     page = context.new_page()
@@ -52,7 +62,10 @@ def test_wizard_from_a_new_model_to_its_published_page(context: BrowserContext, 
         files=[{"name": "ink_wash.safetensors", "mimeType": "application/octet-stream", "buffer": tiny_lora(3)}]
     )
     submit(page, "Upload file")
-    assert "ink_wash.safetensors" in page.locator(".item-list").inner_text()
+    assert (
+        "ink_wash.safetensors"
+        in page.get_by_role("region", name="Files of v1.0").get_by_role("list").first.inner_text()
+    )
     screenshot(page, "catalog-version-files.png")
 
     click_and_settle(page, page.get_by_role("link", name="Next: publish"))

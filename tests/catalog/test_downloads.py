@@ -209,6 +209,8 @@ def test_download_file_names():
         name(ModelType.Checkpoint, "Realistic Vision", "V5.1", "rv51.safetensors") == "realisticVision_v51.safetensors"
     )
     assert name(ModelType.Checkpoint, "Dreamy", "Dreamy v2", "x.ckpt") == "dreamy_v2.ckpt"  # model name removed
+    assert name(ModelType.Checkpoint, "Dreamy", "DREAMY v2 dreamy", "x.ckpt") == "dreamy_v2.ckpt"  # in any case
+    assert name(ModelType.Checkpoint, "İnk (v)", "İNK (V) final", "x.ckpt") == "nkV_final.ckpt"  # a longer lower case
     assert name(ModelType.Checkpoint, "Dreamy", "v2", "x.safetensors", base_type=BaseModelType.Inpainting) == (
         "dreamy_v2-inpainting.safetensors"
     )
@@ -219,3 +221,32 @@ def test_download_file_names():
         "dreamy_v2_trainingData.zip"
     )
     assert name(ModelType.Checkpoint, "中文", "v1", "orig.safetensors") == "orig.safetensors"  # nothing left of it
+
+
+@pytest.mark.parametrize(
+    ("given", "status"),
+    [
+        ("bytes=999999999-", 416),  # past the end
+        ("bytes=5-2", 400),  # backwards
+        ("bytes=abc", 400),
+        ("bytes=", 400),
+        ("items=0-7", 400),  # another unit
+        ("bytes=0-1,,", 206),  # empty items are skipped
+        ("bytes=" + ",".join(f"{n}-{n}" for n in range(400)), 200),  # too many ranges: the whole file instead
+    ],
+)
+def test_bad_ranges_get_a_clear_answer_never_a_crash(runtime, client, owner, given, status):
+    made = create_model(runtime, owner, published=True)
+    response = client.get(url(made), follow_redirects=False)
+    if urlsplit(response.headers["location"]).netloc not in ("", "testserver"):
+        pytest.skip("the bucket serves presigned URLs itself; its Range handling is the S3 server's")
+    served = follow(client, response, headers={"Range": given})
+    assert served.status_code == status, served.text
+    if status == 400:
+        assert "range" in served.text.lower()  # says what was wrong
+    if served.status_code == 416:
+        assert served.headers["content-range"].startswith("bytes */")
+    if served.status_code == 200:
+        assert served.content == stored_bytes(runtime, made.file_ids[0])
+    if served.status_code == 206:
+        assert served.content == stored_bytes(runtime, made.file_ids[0])[:2]

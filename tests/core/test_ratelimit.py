@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from modelyard.core.errors import RateLimited
@@ -20,7 +19,6 @@ from modelyard.core.ratelimit import (
     InProcessRateLimiter,
     LoginGuard,
     RateLimiter,
-    RateLimitMiddleware,
     RedisRateLimiter,
     client_bucket,
     limit_principal,
@@ -28,7 +26,6 @@ from modelyard.core.ratelimit import (
     rate_limiter,
 )
 from modelyard.core.runtime import Runtime, set_runtime
-from modelyard.core.security_headers import SecurityHeadersMiddleware, install_security
 from modelyard.core.settings import Settings
 from tests.conftest import SCALED
 from tests.support.services import free_port
@@ -283,22 +280,14 @@ def test_redis_outage_answers_503_not_a_free_pass(runtime: Runtime) -> None:
     assert response.headers["retry-after"]
 
 
-def test_install_security_orders_the_middleware_and_runs_once(runtime: Runtime) -> None:
-    from modelyard.app import create_app
-    from modelyard.core.http import RequestContextMiddleware
-
-    app: FastAPI = create_app(runtime=isolated_runtime(runtime))
-    try:
-        install_security(app, app.state.runtime)
-        install_security(app, app.state.runtime)
-    finally:
-        set_runtime(runtime)
-    order: list[object] = [entry.cls for entry in app.user_middleware]  # outermost first
-    assert order.count(SecurityHeadersMiddleware) == order.count(RateLimitMiddleware) == 1
-    security, context, rate_limit = (
-        order.index(cls) for cls in (SecurityHeadersMiddleware, RequestContextMiddleware, RateLimitMiddleware)
-    )
-    assert security < context < rate_limit
+def test_a_429_carries_the_request_id_and_security_headers_but_no_quota(client_limited_to_2: TestClient) -> None:
+    for _ in range(2):
+        client_limited_to_2.get("/api/nothing-here", headers={"x-request-id": "before"})
+    refused = client_limited_to_2.get("/api/nothing-here", headers={"x-request-id": "refused-1"})
+    assert refused.status_code == 429
+    assert refused.headers["x-request-id"] == "refused-1"
+    assert refused.headers["x-frame-options"] == "DENY"
+    assert "x-ratelimit-remaining" not in refused.headers
 
 
 # --- per user and per API key ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -46,3 +47,16 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def wait_started(
+    process: subprocess.Popen[bytes], ready: Callable[[], bool], *, name: str, log_path: Path, timeout: float = 60.0
+) -> None:
+    """Wait until `ready()`; a process that exits or stays unready past `timeout` is stopped, with its log shown."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            log = log_path.read_text(errors="replace") if log_path.exists() else "(no log)"
+            raise RuntimeError(f"{name} did not start:\n{log[-3000:]}")
+        time.sleep(0.05)

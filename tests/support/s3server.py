@@ -83,6 +83,10 @@ def start_s3_server(data_dir: Path, *, timeout: float = 15.0) -> S3Server:
         os.devnull,  # no user rclone.conf, and no notice about a missing one
         "--log-level",
         "ERROR",
+        # Browsers PUT upload parts straight to the bucket, as an operator's bucket CORS rule allows; the test
+        # pages' origin has a random port, so any origin.
+        "--allow-origin",
+        "*",
     ]
     # A file, not a pipe: nobody reads a pipe while tests run, and a full one would block the server.
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server; stop() closes it

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Response, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response, sync_playwright
 
 from tests.support.live_server import live_server
 
@@ -62,12 +62,18 @@ class PageProblems:
         self.items: list[str] = []
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.items.append(f"page error: {exc}"))
-        page.on("requestfailed", lambda req: self.items.append(f"failed: {req.url} {req.failure}"))
+        page.on("requestfailed", self._failed)
         page.on("response", self._response)
 
     def _console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             self.items.append(f"console: {message.text}")
+
+    def _failed(self, request: Request) -> None:
+        # ERR_ABORTED is the browser cancelling a request itself, as when a click navigates away while the
+        # favicon is still loading; a server that fails shows up as an error response or another net:: error.
+        if request.failure != "net::ERR_ABORTED":
+            self.items.append(f"failed: {request.url} {request.failure}")
 
     def _response(self, response: Response) -> None:
         if response.status >= 400:

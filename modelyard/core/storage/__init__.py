@@ -32,6 +32,7 @@ def make_storage(settings: Settings) -> Storage:
         secret=settings.secret,
         base_url=settings.public_base_url,
         default_ttl=settings.signed_url_ttl_seconds,
+        accel_redirect_prefix=settings.accel_redirect_prefix,
     )
 
 

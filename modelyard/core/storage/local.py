@@ -84,8 +84,18 @@ class LocalFile:
 class LocalStorage(Storage):
     name = "local"
 
-    def __init__(self, root: Path, *, secret: str, base_url: str, default_ttl: int) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        secret: str,
+        base_url: str,
+        default_ttl: int,
+        accel_redirect_prefix: str | None = None,
+    ) -> None:
         self.root = Path(root)
+        # Set when nginx fronts the app: downloads are handed to it (`X-Accel-Redirect`) once the link is checked.
+        self.accel_redirect_prefix = accel_redirect_prefix
         self._signing_key = hmac.new(secret.encode(), _SIGNING_CONTEXT, hashlib.sha256).digest()
         self._base_url = base_url.rstrip("/")
         self._default_ttl = default_ttl

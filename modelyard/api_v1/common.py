@@ -1,0 +1,158 @@
+"""What every `/api/v1` endpoint shares: Civitai's error bodies, its tolerant parameter parsing, CORS and cache
+headers, and the browsing level a request asks for.
+
+Parameters are read from the query string by hand rather than validated by FastAPI, because real clients send
+what Civitai tolerates: `true` and `True`, lists repeated or comma-joined, empty values. A bad value raises the
+usual `BadRequest` naming the parameter; `core.http.error_response` renders every error under `/api/v1/` in
+Civitai's shape, `{"error": "..."}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import IntFlag
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+from starlette.datastructures import QueryParams
+
+from modelyard.accounts.auth import Principal
+from modelyard.core.errors import BadRequest
+from modelyard.core.http import runtime_of
+
+PUBLIC_CACHE = "public, s-maxage=300, stale-while-revalidate=150"
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+class BrowsingLevel(IntFlag):
+    """Civitai's NSFW bit flags (reference §3.4)."""
+
+    PG = 1
+    PG13 = 2
+    R = 4
+    X = 8
+    XXX = 16
+    Blocked = 32
+
+
+ALL_LEVELS = 31
+NSFW_LEVELS = 60  # R | X | XXX | Blocked: what a model flagged nsfw is given
+
+
+class Params:
+    """The query string with Civitai's parsing rules; every getter raises a 400 naming the parameter."""
+
+    def __init__(self, query: QueryParams) -> None:
+        self.query = query
+
+    def text(self, name: str, *, max_length: int = 500) -> str | None:
+        value = self.query.get(name)
+        if value is None or value.strip() == "":
+            return None
+        if len(value) > max_length:
+            raise BadRequest(f"Invalid {name}: at most {max_length} characters")
+        if "\x00" in value:  # no database text holds one (PostgreSQL refuses it outright)
+            raise BadRequest(f"Invalid {name}: contains a NUL character")
+        return value.strip()
+
+    def integer(self, name: str, *, low: int, high: int, default: int | None = None) -> int | None:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(float(raw)) if "." in raw else int(raw)
+        except ValueError:
+            raise BadRequest(f"Invalid {name}: {raw!r} is not a number") from None
+        if not low <= value <= high:
+            raise BadRequest(f"Invalid {name}: must be between {low} and {high}")
+        return value
+
+    def boolean(self, name: str) -> bool | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise BadRequest(f"Invalid {name}: expected true or false")
+
+    def strings(self, name: str, *, split: bool = True) -> list[str]:
+        """A list given as repeated parameters, comma-joined values, or both."""
+        values: list[str] = []
+        for raw in self.query.getlist(name):
+            if "\x00" in raw:
+                raise BadRequest(f"Invalid {name}: contains a NUL character")
+            parts = raw.split(",") if split else [raw]
+            values.extend(part.strip() for part in parts if part.strip())
+        return values
+
+    def choices(self, name: str, allowed: Iterable[str], *, split: bool = True) -> list[str]:
+        known = {value.lower(): value for value in allowed}
+        chosen = []
+        for value in self.strings(name, split=split):
+            if value.lower() not in known:
+                raise BadRequest(f"Invalid {name}: {value!r} is not one of {', '.join(known.values())}")
+            chosen.append(known[value.lower()])
+        return chosen
+
+    def integers(self, name: str, *, limit: int = 1000) -> list[int]:
+        values = self.strings(name)
+        if len(values) > limit:
+            raise BadRequest(f"Invalid {name}: at most {limit} values")
+        try:
+            return [int(value) for value in values]
+        except ValueError:
+            raise BadRequest(f"Invalid {name}: expected comma-separated whole numbers") from None
+
+    def browsing_level(self) -> int:
+        """The levels asked for: `browsingLevel` (a bitmask) wins over `nsfw`; no `nsfw` means PG only."""
+        level = self.integer("browsingLevel", low=0, high=63)
+        if level is not None:
+            return level or int(BrowsingLevel.PG)
+        return ALL_LEVELS if self.boolean("nsfw") else int(BrowsingLevel.PG)
+
+
+def path_id(raw: str) -> int:
+    """An id from the path: a whole number in PostgreSQL's int4 range, else 400 (Civitai's rule)."""
+    try:
+        number = int(raw)
+    except ValueError:
+        raise BadRequest(f"Invalid id: {raw!r} is not a number") from None
+    if not 1 <= number < 2**31:
+        raise BadRequest("Invalid id: must be between 1 and 2147483647")
+    return number
+
+
+def public_json(principal: Principal, data: Any, *, status_code: int = 200) -> Response:
+    """A response as Civitai's public endpoints send it: CORS open, and cached at the edge unless personal.
+    Pages of models run to hundreds of kilobytes: orjson writes them several times faster than `json`."""
+    headers = {"Access-Control-Allow-Origin": "*"}
+    headers["Cache-Control"] = PUBLIC_CACHE if principal.user is None else "private, no-store"
+    return Response(orjson.dumps(data), status_code=status_code, headers=headers, media_type="application/json")
+
+
+def next_page_url(request: Request, changes: Mapping[str, str]) -> str:
+    """The current URL on the public base URL with `changes` applied to its query (`metadata.nextPage`)."""
+    params = [(key, value) for key, value in request.query_params.multi_items() if key not in changes]
+    params.extend(changes.items())
+    base = runtime_of(request).settings.public_base_url.rstrip("/")
+    return f"{base}{request.url.path}?{urlencode(params)}"
+
+
+def query_docs(*specs: tuple[str, str, str]) -> dict[str, Any]:
+    """OpenAPI descriptions of query parameters read by `Params` (name, kind, description); kind is `integer`,
+    `boolean`, `string`, or `list` for values repeated or comma-joined."""
+    parameters = []
+    for name, kind, description in specs:
+        schema: dict[str, Any] = {"type": kind}
+        if kind == "list":
+            schema = {"type": "array", "items": {"type": "string"}}
+        parameters.append(
+            {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+        )
+    return {"parameters": parameters}

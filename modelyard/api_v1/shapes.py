@@ -1,0 +1,205 @@
+"""Civitai's v1 JSON objects, field for field (reference §1.4-1.6), from rows loaded by `api_v1.loading`.
+
+Keys are camelCase; hashes upper-case; `sizeKB` is bytes / 1024 unrounded; download URLs are absolute on the
+configured public base URL; file `name` is the name a download is saved under. Legacy fields old clients still
+read (`favoriteCount`, `rating`, `ratingCount`) are kept, as 0 until reviews exist.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from modelyard.api_v1.loading import Loaded, model_level
+from modelyard.catalog.downloads import download_filename
+from modelyard.catalog.enums import ModelType
+from modelyard.catalog.models import Model, ModelVersion
+from modelyard.images.models import Image
+
+AIR_TYPES = {
+    ModelType.Checkpoint: "checkpoint", ModelType.LORA: "lora", ModelType.LoCon: "lycoris", ModelType.DoRA: "dora",
+    ModelType.TextualInversion: "embedding", ModelType.Hypernetwork: "hypernet", ModelType.AestheticGradient: "ag",
+    ModelType.VAE: "vae", ModelType.Controlnet: "controlnet", ModelType.Upscaler: "upscaler",
+    ModelType.MotionModule: "motion", ModelType.TextEncoder: "text_encoders", ModelType.UNet: "unet",
+    ModelType.CLIPVision: "clipvision", ModelType.CLIP: "clip", ModelType.VisionLanguage: "visionlanguage",
+}  # fmt: skip
+_FILE_AIR_TYPES = {"Diffusion Model": "diffusionmodel", "UNet": "unet"}
+IMAGE_LEVEL_NAMES = {0: "None", 1: "None", 2: "Soft", 4: "Mature", 8: "X", 16: "X", 32: "Blocked"}
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def air(model: Model, version: ModelVersion, ecosystem: str, primary: Any) -> str:
+    kind = AIR_TYPES.get(model.type, "unknown")
+    if primary is not None and primary.type in _FILE_AIR_TYPES:
+        kind = _FILE_AIR_TYPES[primary.type]
+    return f"urn:air:{ecosystem}:{kind}:civitai:{model.id}@{version.id}"
+
+
+def download_url(base: str, version: ModelVersion, file: Any = None, *, primary: bool = True) -> str:
+    url = f"{base}/api/download/models/{version.id}"
+    if file is None or primary:
+        return url
+    metadata = file.metadata_ or {}
+    query = {"type": file.type}
+    for key in ("format", "size", "fp", "quantType"):
+        if metadata.get(key) and not (key == "format" and file.type == "Training Data"):
+            query[key] = str(metadata[key])
+    return f"{url}?{urlencode(query)}"
+
+
+def file_json(
+    base: str, loaded: Loaded, model: Model, version: ModelVersion, file: Any, primary: bool, *, listing: bool
+) -> dict[str, Any]:
+    """`file` is a row of `loading.FILE_COLUMNS`."""
+    metadata = {key: (file.metadata_ or {}).get(key) for key in ("format", "size", "fp")}
+    if listing:
+        metadata["quantType"] = (file.metadata_ or {}).get("quantType")
+    body: dict[str, Any] = {
+        "id": file.id,
+        "sizeKB": file.size_kb,
+        "name": download_filename(model, version, file),
+        "type": file.type,
+        "pickleScanResult": file.pickle_scan_result.value,
+        "pickleScanMessage": file.pickle_scan_message,
+        "virusScanResult": file.virus_scan_result.value,
+        "virusScanMessage": file.virus_scan_message,
+        "scannedAt": iso(file.scanned_at),
+        "metadata": metadata,
+        "hashes": loaded.hashes.get(file.id, {}),
+        "downloadUrl": download_url(base, version, file, primary=primary),
+    }
+    if primary or not listing:
+        body["primary"] = primary
+    return body
+
+
+def image_json(loaded: Loaded, image: Image, *, with_meta: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": image.id,
+        "url": loaded.image_urls[image.id],
+        "nsfwLevel": image.nsfw_level,
+        "width": image.width,
+        "height": image.height,
+        "hash": image.blurhash,
+        "type": "image",
+        "metadata": {"hash": image.blurhash, "width": image.width, "height": image.height},
+        "minor": False,
+        "poi": False,
+        "hasMeta": bool(image.meta),
+        "hasPositivePrompt": bool((image.meta or {}).get("prompt")),
+        "onSite": False,
+        "remixOfId": None,
+    }
+    if with_meta:
+        body["meta"] = image.meta
+    return body
+
+
+def version_in_model(
+    base: str, loaded: Loaded, model: Model, version: ModelVersion, *, listing: bool
+) -> dict[str, Any]:
+    """A version as the model object nests it."""
+    files, primary = loaded.files_of(version)
+    downloads = version.download_count
+    return {
+        "id": version.id,
+        "index": version.index,
+        "name": version.name,
+        "description": version.description_html,
+        "baseModel": version.base_model,
+        "baseModelType": version.base_model_type.value,
+        "trainedWords": list(version.trained_words or []),
+        "nsfwLevel": loaded.version_level(version),
+        "availability": version.availability.value,
+        "publishedAt": iso(version.published_at),
+        "supportsGeneration": False,
+        "earlyAccessDeadline": iso(version.early_access_ends_at),
+        "paidAccess": _paid_access(version),
+        "stats": {"downloadCount": downloads, "ratingCount": 0, "rating": 0, "thumbsUpCount": 0, "thumbsDownCount": 0},
+        "files": [file_json(base, loaded, model, version, f, f is primary, listing=listing) for f in files],
+        "images": [image_json(loaded, image, with_meta=False) for image in loaded.images_of(version)],
+        "downloadUrl": download_url(base, version),
+    }
+
+
+def model_json(base: str, loaded: Loaded, model: Any, *, primary_only: bool = False) -> dict[str, Any]:
+    """`model` is a Model or a row of `loading.MODEL_COLUMNS`."""
+    versions = []
+    for version in loaded.versions_of(model):
+        nested = version_in_model(base, loaded, model, version, listing=True)
+        if primary_only:
+            nested["files"] = [f for f in nested["files"] if f.get("primary")]
+        versions.append(nested)
+    creator = loaded.users[model.user_id]
+    downloads = model.download_count
+    body: dict[str, Any] = {
+        "id": model.id,
+        "name": model.name,
+        "description": model.description_html,
+        "type": model.type.value,
+        "poi": model.poi,
+        "minor": model.minor,
+        "sfwOnly": model.sfw_only,
+        "nsfw": model.nsfw,
+        "nsfwLevel": model_level(model),
+        "allowNoCredit": model.allow_no_credit,
+        "allowCommercialUse": list(model.allow_commercial_use or []),
+        "allowDerivatives": model.allow_derivatives,
+        "allowDifferentLicense": model.allow_different_license,
+        "availability": model.availability.value,
+        "cosmetic": None,
+        "supportsGeneration": False,
+        "stats": {
+            "downloadCount": downloads,
+            "favoriteCount": 0,
+            "thumbsUpCount": 0,
+            "thumbsDownCount": 0,
+            "commentCount": 0,
+            "ratingCount": 0,
+            "rating": 0,
+            "tippedAmountCount": 0,
+        },
+        "creator": {"username": creator.username, "image": loaded.avatars.get(model.user_id)},
+        "tags": loaded.tags.get(model.id, []),
+        "modelVersions": versions,
+    }
+    if model.mode is not None:
+        body["mode"] = model.mode.value
+    return body
+
+
+def version_body(base: str, loaded: Loaded, model: Model, version: ModelVersion) -> dict[str, Any]:
+    """`GET /api/v1/model-versions/{id}` and by-hash: the version with its model's summary."""
+    _, primary = loaded.files_of(version)
+    body = version_in_model(base, loaded, model, version, listing=False)
+    body.pop("index")
+    body.update(
+        {
+            "modelId": model.id,
+            "status": version.status.value,
+            "createdAt": iso(version.created_at),
+            "updatedAt": iso(version.updated_at),
+            "trainingStatus": version.training_status.value if version.training_status else None,
+            "trainingDetails": version.training_details,
+            "uploadType": version.upload_type.value,
+            "usageControl": version.usage_control.value,
+            "licensingFee": None,
+            "air": air(model, version, loaded.ecosystem(version.base_model), primary),
+            "model": {"name": model.name, "type": model.type.value, "nsfw": model.nsfw, "poi": model.poi},
+            "images": [image_json(loaded, image, with_meta=True) for image in loaded.images_of(version)[:10]],
+        }
+    )
+    body["stats"] = {"downloadCount": body["stats"]["downloadCount"], "thumbsUpCount": 0, "ratingCount": 0, "rating": 0}
+    if model.mode is not None:
+        body["model"]["mode"] = model.mode.value
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def _paid_access(version: ModelVersion) -> dict[str, Any] | None:
+    if not version.early_access_ends_at:
+        return None
+    return {"permanent": False, "endsAt": iso(version.early_access_ends_at)}

@@ -1,0 +1,164 @@
+"""Model versions (reference §1.2, §1.5): by id, by any of the six hashes (one, up to 100, or up to 10,000 as
+ids), and the `mini` form tools use. Hash lookups see only published files of published versions of published
+models; the oldest publication wins when a file was uploaded twice."""
+
+from __future__ import annotations
+
+import re
+from contextlib import suppress
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from modelyard.accounts.auth import PrincipalDep
+from modelyard.accounts.models import User
+from modelyard.api_v1 import loading, shapes
+from modelyard.api_v1.common import path_id, public_json
+from modelyard.catalog import visibility
+from modelyard.catalog.downloads import download_filename
+from modelyard.catalog.enums import FileVisibility
+from modelyard.catalog.models import Model, ModelFile, ModelFileHash, ModelVersion
+from modelyard.core.errors import BadRequest, NotFound
+from modelyard.core.http import SessionDep, runtime_of
+
+router = APIRouter(tags=["Civitai API v1"])
+BULK_VERSIONS = 100
+BULK_IDS = 10_000
+_HEX = re.compile(r"[0-9A-Fa-f]{8,64}")
+
+
+def _body(request: Request, session: Session, viewer: User | None, version: ModelVersion) -> dict[str, Any]:
+    model = version.model
+    loaded = loading.load(session, viewer, [model], browsing_level=63, only_versions={version.id})
+    if not loaded.versions_of(model):
+        raise NotFound("Missing model file")
+    base = runtime_of(request).settings.public_base_url.rstrip("/")
+    return shapes.version_body(base, loaded, model, loaded.versions_of(model)[0])
+
+
+@router.get("/api/v1/model-versions/{version_id}", summary="One model version (Civitai v1)")
+def get_version(version_id: str, request: Request, principal: PrincipalDep, session: SessionDep) -> Response:
+    """A version with its files (hashes, scans, download URLs), up to 10 showcase images with their generation
+    data, and its model's name and type. Owners and moderators also see it unpublished."""
+    number = path_id(version_id)
+    version = session.get(ModelVersion, number)
+    if version is None or not visibility.can_view_version(principal.user, version):
+        raise NotFound("Model not found")
+    return public_json(principal, _body(request, session, principal.user, version))
+
+
+def _published_by_hash(hashes: list[str]) -> Any:
+    """(upper-cased hash, version id, model id) of published files carrying any of `hashes`, oldest first."""
+    return (
+        select(ModelFileHash.hash, ModelVersion.id, ModelVersion.model_id)
+        .join(ModelFile, ModelFile.id == ModelFileHash.file_id)
+        .join(ModelVersion, ModelVersion.id == ModelFile.model_version_id)
+        .join(Model, Model.id == ModelVersion.model_id)
+        .where(
+            ModelFileHash.hash.in_(hashes),
+            ModelFile.replaced_at.is_(None),
+            ModelFile.visibility != FileVisibility.Private,
+            visibility.visible_versions(None),  # published versions of published models, for anyone
+        )
+        .order_by(func.coalesce(ModelVersion.published_at, ModelVersion.created_at), ModelVersion.id)
+    )
+
+
+def _clean_hashes(values: Any, limit: int) -> list[str]:
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        raise BadRequest("The body must be a JSON array of hash strings")
+    if len(values) > limit:
+        raise BadRequest(f"At most {limit} hashes per request")
+    bad = next((value for value in values if not _HEX.fullmatch(value.strip())), None)
+    if bad is not None:
+        raise BadRequest(f"Invalid hash: {bad[:80]!r}")
+    return list(dict.fromkeys(value.strip().upper() for value in values))
+
+
+@router.get("/api/v1/model-versions/by-hash/{hash_value}", summary="A model version by a file hash (Civitai v1)")
+def by_hash(hash_value: str, request: Request, principal: PrincipalDep, session: SessionDep) -> Response:
+    """Any of the six hash types (SHA256, AutoV1, AutoV2, AutoV3, CRC32, BLAKE3), in any case."""
+    (wanted,) = _clean_hashes([hash_value], 1)
+    found = session.execute(_published_by_hash([wanted]).limit(1)).first()
+    if found is None:
+        raise NotFound("Model not found")
+    version = session.get(ModelVersion, found[1])
+    assert version is not None
+    response = public_json(principal, _body(request, session, None, version))
+    if principal.user is None:
+        response.headers["Cache-Control"] = "public, s-maxage=3600, stale-while-revalidate=300"
+    return response
+
+
+HashList = Annotated[Any, Body(description="A JSON array of hash strings")]
+
+
+@router.post("/api/v1/model-versions/by-hash", summary="Model versions by file hashes (Civitai v1)")
+def by_hashes(body: HashList, request: Request, principal: PrincipalDep, session: SessionDep) -> Response:
+    """A JSON array of up to 100 hashes; the versions found, each once."""
+    hashes = _clean_hashes(body, BULK_VERSIONS)
+    version_ids: dict[int, None] = {}
+    for _, version_id, _ in session.execute(_published_by_hash(hashes)) if hashes else ():
+        version_ids.setdefault(version_id, None)
+    bodies = []
+    for version_id in version_ids:
+        version = session.get(ModelVersion, version_id)
+        if version is not None:
+            with suppress(NotFound):  # a version left with no primary file is skipped, as by id it is a 404
+                bodies.append(_body(request, session, None, version))
+    return public_json(principal, bodies)
+
+
+@router.post("/api/v1/model-versions/by-hash/ids", summary="Version and model ids by file hashes (Civitai v1)")
+def by_hash_ids(body: HashList, principal: PrincipalDep, session: SessionDep) -> Response:
+    """A JSON array of up to 10,000 hashes: `[{modelVersionId, modelId, hash}]` for those found."""
+    hashes = _clean_hashes(body, BULK_IDS)
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(hashes), 1000):
+        for hash_value, version_id, model_id in session.execute(_published_by_hash(hashes[start : start + 1000])):
+            found.setdefault(hash_value, {"modelVersionId": version_id, "modelId": model_id, "hash": hash_value})
+    return public_json(principal, list(found.values()))
+
+
+@router.get("/api/v1/model-versions/mini/{version_id}", summary="A version's essentials for tools (Civitai v1)")
+def mini(version_id: str, request: Request, principal: PrincipalDep, session: SessionDep) -> Response:
+    number = path_id(version_id)
+    version = session.get(ModelVersion, number)
+    if version is None or not visibility.can_view_version(principal.user, version):
+        raise NotFound("Model not found")
+    model = version.model
+    loaded = loading.load(session, principal.user, [model], browsing_level=63, only_versions={version.id})
+    _, primary = loaded.files_of(version)
+    if primary is None:
+        raise NotFound("Missing model file")
+    base = runtime_of(request).settings.public_base_url.rstrip("/")
+    body = {
+        "air": shapes.air(model, version, loaded.ecosystem(version.base_model), primary),
+        "versionName": version.name,
+        "modelName": model.name,
+        "userId": model.user_id,
+        "baseModel": version.base_model,
+        "availability": version.availability.value,
+        "publishedAt": shapes.iso(version.published_at),
+        "size": primary.size_kb,
+        "fileType": primary.type,
+        "fileName": download_filename(model, version, primary),
+        "hashes": loaded.hashes.get(primary.id, {}),
+        "downloadUrls": [shapes.download_url(base, version)],
+        "format": (primary.metadata_ or {}).get("format"),
+        "canGenerate": False,
+        "isFeatured": False,
+        "requireAuth": version.require_auth,
+        "checkPermission": False,
+        "earlyAccessEndsAt": shapes.iso(version.early_access_ends_at),
+        "freeTrialLimit": None,
+        "additionalResourceCharge": False,
+        "minor": model.minor,
+        "sfwOnly": model.sfw_only,
+        "fees": None,
+        "payoutEnabled": False,
+    }
+    return public_json(principal, body)

@@ -1,0 +1,156 @@
+"""Converting a clean pickle checkpoint to safetensors, which loads without running code.
+
+Only a pickle that the scanner passed is converted, and it is loaded with `torch.load(weights_only=True)`, which
+refuses anything but tensors and plain containers. The tensors found (a flat state dict, a `state_dict` inside a
+training checkpoint, or a textual-inversion embedding's `string_to_param`) become a new safetensors file of the
+same type in the same version; as safetensors it wins the primary-file rule, so it is what downloads offer first.
+Needs PyTorch on the worker (the `gen` extra).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import importlib.util
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from modelyard.accounts.models import User
+from modelyard.catalog import files
+from modelyard.catalog.enums import ScanResult
+from modelyard.catalog.hashing import hash_stream
+from modelyard.catalog.inspect import inspect_file
+from modelyard.catalog.models import ModelFile
+from modelyard.catalog.safetensors import encode_header
+from modelyard.catalog.service import require_editor
+from modelyard.core.errors import Conflict, ServiceUnavailable, ValidationFailed
+from modelyard.core.jobs import Priority, job
+from modelyard.core.runtime import get_runtime
+
+log = logging.getLogger("modelyard.catalog")
+CHUNK = 8 * 1024 * 1024
+
+
+def can_convert() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def request_conversion(session: Session, actor: User, file: ModelFile) -> None:
+    """Queue the conversion of a clean pickle; what cannot be converted is refused with the reason."""
+    require_editor(actor, file.version.model)
+    if (file.metadata_ or {}).get("format") != "PickleTensor":
+        raise Conflict("Only pickle checkpoints (.ckpt, .pt, .bin) are converted; this file needs no conversion")
+    if file.pickle_scan_result != ScanResult.Success or file.virus_scan_result == ScanResult.Danger:
+        raise Conflict("Only a file the scanner passed is converted: wait for its scan, or replace the file")
+    if file.conversion and file.conversion.get("status") in ("Pending", "Complete"):
+        raise Conflict(f"This file's conversion is already {file.conversion['status']}")
+    if not can_convert():
+        raise ServiceUnavailable("Converting needs PyTorch on this server (the gen extra)")
+    file.conversion = {"status": "Pending"}
+    session.flush()
+    convert_to_safetensors.enqueue(session, file_id=file.id)
+
+
+@job("catalog.convert_to_safetensors", priority=Priority.LOW, max_attempts=3)
+def convert_to_safetensors(session: Session, *, file_id: int) -> None:
+    source = session.get(ModelFile, file_id)
+    if source is None or not source.conversion or source.conversion.get("status") != "Pending":
+        return
+    try:
+        converted = _convert(session, source)
+    except (ValidationFailed, Conflict) as exc:
+        log.info("conversion refused", extra={"file_id": file_id, "reason": exc.detail})
+        source.conversion = {"status": "Failed", "error": exc.detail}
+        return
+    source.conversion = {"status": "Complete", "fileId": converted.id}
+
+
+def _convert(session: Session, source: ModelFile) -> ModelFile:
+    version = source.version
+    name = f"{Path(source.name).stem}.safetensors"
+    if any(other.name == name and other.replaced_at is None for other in version.files):
+        raise Conflict(f"Version {version.id} already has a file named {name}")
+    storage = get_runtime().storage
+    with tempfile.TemporaryDirectory() as directory:
+        pickled, target = Path(directory) / "source", Path(directory) / "converted.safetensors"
+        with storage.open(source.storage_key) as reader, pickled.open("wb") as writer:
+            shutil.copyfileobj(reader, writer, CHUNK)
+        _save_tensors(_load_tensors(pickled), target)
+        with target.open("rb") as reader:
+            digests, size = hash_stream(reader)
+            found = inspect_file(reader, size)
+            reader.seek(0)
+            key = files.storage_key_for(version, name)
+            storage.save(key, reader, content_type="application/octet-stream")
+    metadata = files.apply_inspection(name, found, {k: v for k, v in (source.metadata_ or {}).items() if k != "format"})
+    details = {**found.details, "convertedFrom": source.id}
+    return files.record_file(
+        session,
+        version,
+        name=name,
+        key=key,
+        size=size,
+        file_type=source.type,
+        metadata=metadata,
+        found=dataclasses.replace(found, details=details),
+        digests=digests,
+    )
+
+
+def _load_tensors(path: Path) -> dict[str, Any]:
+    import pickle
+
+    import torch
+
+    try:
+        try:
+            loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # the legacy (non-zip) format cannot be memory-mapped
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        raise ValidationFailed(f"The checkpoint does not load as plain tensors: {str(exc).splitlines()[0]}") from exc
+    tensors = _find_tensors(loaded)
+    if not tensors:
+        raise ValidationFailed("The checkpoint holds no tensors to convert")
+    return tensors
+
+
+def _find_tensors(loaded: Any) -> dict[str, Any]:
+    import torch
+
+    if not isinstance(loaded, dict):
+        return {}
+    if isinstance(loaded.get("state_dict"), dict):  # a training checkpoint (SD .ckpt, Lightning)
+        loaded = loaded["state_dict"]
+    elif isinstance(loaded.get("string_to_param"), dict):  # an A1111 textual-inversion embedding
+        params = [value for value in loaded["string_to_param"].values() if isinstance(value, torch.Tensor)]
+        return {"emb_params": params[0]} if params else {}
+    return {str(key): value for key, value in loaded.items() if isinstance(value, torch.Tensor)}
+
+
+def _save_tensors(tensors: dict[str, Any], target: Path) -> None:
+    """Write the tensors as safetensors, one at a time (tied weights become copies: the format has no aliases)."""
+    import torch
+
+    dtypes = {
+        torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+        torch.float8_e4m3fn: "F8_E4M3", torch.float8_e5m2: "F8_E5M2", torch.int64: "I64", torch.int32: "I32",
+        torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL",
+    }  # fmt: skip
+    unknown = sorted({str(tensor.dtype) for tensor in tensors.values() if tensor.dtype not in dtypes})
+    if unknown:
+        raise ValidationFailed(f"Tensors of type {', '.join(unknown)} have no safetensors equivalent")
+    layout = {
+        name: (dtypes[tensor.dtype], list(tensor.shape), tensor.numel() * tensor.element_size())
+        for name, tensor in tensors.items()
+    }
+    with target.open("wb") as out:
+        out.write(encode_header(layout))
+        for tensor in tensors.values():
+            data = tensor.detach().contiguous()
+            out.write(ctypes.string_at(data.data_ptr(), data.numel() * data.element_size()))
