@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import statistics
 import sys
@@ -15,11 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from bench.catalog_seed import MODELS_PER_OWNER, Seeder, sha256_of
+from bench.catalog_seed import MODELS_PER_OWNER, Seeder, is_public, sha256_of
 from bench.databases import BenchDatabase, fresh_database, runnable
 from bench.harness import Durations, UvicornServer, ratio
 from bench.loadgen import LoadResult, measure
@@ -30,14 +30,19 @@ TITLE = "Civitai API v1 at scale: GET /api/v1/models?limit=100 and by-hash over 
 BASELINE = "the SQL statements each request runs, replayed alone on one connection with the same parameters"
 METHOD = (
     "A fresh database per engine seeded with 100,000 models (3 versions, a file and two hashes each, tags, 90 % "
-    "published) by bulk inserts, then analyzed. One uvicorn process serves the app. Latency under load: 16 "
-    "keep-alive clients in another process ask for the first page of the list (limit 100, default sort) or look "
-    "up published files by SHA-256, round-robin. Ours / SQL: one client asks sequentially; the statements one "
-    "request sends are captured from the engine and replayed alone on a raw connection (a cursor per statement, "
-    "rows fetched), and the mean times compare. The gap is everything but the database: HTTP, the framework, "
-    "the ORM building objects, and the JSON shaping."
+    "published) by bulk inserts, then analyzed. One uvicorn process serves the app. Ours / SQL: with the response "
+    "cache off (MODELYARD_API_V1_CACHE_SECONDS=0) one client (http.client, keep-alive) asks sequentially; the "
+    "statements one request sends are captured from the engine and replayed alone on a raw connection (a cursor "
+    "per statement, rows fetched), and the mean times compare. The gap is everything but the database: HTTP, the "
+    "framework, reading rows and the JSON shaping. Latency under load: 16 keep-alive clients in another process "
+    "ask for the first page of the list (limit 100, default sort) or look up published files by SHA-256 (300 "
+    "hashes, round-robin), once with the cache off (every request does all its work) and once as served "
+    "(anonymous list pages and hash lookups cached for 60 s, cleared by any model change)."
 )
-NOTES = "The issue's targets: list p99 <= 150 ms and ours/SQL <= 2.5; by-hash p99 <= 10 ms (PostgreSQL)."
+NOTES = (
+    "The issue's targets: list p99 <= 150 ms and ours/SQL <= 2.5; by-hash p99 <= 10 ms (PostgreSQL). The machine "
+    "has 2 cores shared by the server, the database and the load generator."
+)
 LARGE = 100_000
 QUICK_LARGE = 5_000
 CONNECTIONS = 16
@@ -67,22 +72,27 @@ def run(quick: bool) -> dict[str, Any]:
 
 
 def run_case(database: BenchDatabase, large: int, durations: Durations) -> dict[str, Any]:
-    runtime = build_runtime(database.settings)
+    # In-process, the statements a request sends are recorded: with the cache on, a repeated request sends none.
+    runtime = build_runtime(database.settings.model_copy(update={"api_v1_cache_seconds": 0}))
     set_runtime(runtime)
     started = time.monotonic()
     try:
         seeder = Seeder(runtime.db.engine, utcnow(), large)
         seeder.grow(range(1, large + 1), owners=max(1, large // MODELS_PER_OWNER))
         seed_seconds = time.monotonic() - started
-        hashes = [sha256_of((m - 1) * 3 + 1) for m in range(large, large - 300, -1) if m % 100 < 90]
+        hashes = [sha256_of((m - 1) * 3 + 1) for m in range(large, large - 400, -1) if is_public(m)][:300]
         list_path = "/api/v1/models?limit=100"
         hash_paths = [f"/api/v1/model-versions/by-hash/{h}" for h in hashes]
         # Every request comes from 127.0.0.1: a per-address limit too high to reach keeps its cost, not its 429s.
         env = {**database.env, "MODELYARD_RATE_LIMIT_IP_PER_MINUTE": str(10**9)}
-        with UvicornServer(database.name, "modelyard.app:create_app", env, ready_path="/healthz") as server:
-            base = f"http://127.0.0.1:{server.port}"
-            ours_list, sql_list = sequential(runtime.db.engine, base, [list_path])
-            ours_hash, sql_hash = sequential(runtime.db.engine, base, hash_paths[:SEQUENTIAL])
+        uncached = {**env, "MODELYARD_API_V1_CACHE_SECONDS": "0"}
+        with UvicornServer(database.name, "modelyard.app:create_app", uncached, ready_path="/healthz") as server:
+            ours_list, sql_list = sequential(runtime.db.engine, server.port, [list_path])
+            ours_hash, sql_hash = sequential(runtime.db.engine, server.port, hash_paths[:SEQUENTIAL])
+            uncached_list = under_load(server.port, [list_path], durations)
+            uncached_hash = under_load(server.port, hash_paths, durations)
+        cached = {**env, "MODELYARD_API_V1_CACHE_SECONDS": "60"}
+        with UvicornServer(database.name, "modelyard.app:create_app", cached, ready_path="/healthz") as server:
             loaded_list = under_load(server.port, [list_path], durations)
             loaded_hash = under_load(server.port, hash_paths, durations)
     finally:
@@ -92,20 +102,34 @@ def run_case(database: BenchDatabase, large: int, durations: Durations) -> dict[
     ratios = [
         ratio("list: ms per request vs its SQL", ours_list, sql_list, goal=GOAL_RATIO, **lower),
         ratio("by-hash: ms per request vs its SQL", ours_hash, sql_hash, **lower),
-        ratio("list p99, 16 clients (ms) vs 150", loaded_list.p99_ms, GOAL_LIST_P99_MS, goal=1, **lower),
-        ratio("by-hash p99, 16 clients (ms) vs 10", loaded_hash.p99_ms, GOAL_HASH_P99_MS, goal=1, **lower),
+        ratio("list p99, 16 clients, as served (ms) vs 150", loaded_list.p99_ms, GOAL_LIST_P99_MS, goal=1, **lower),
+        ratio("by-hash p99, 16 clients, as served (ms) vs 10", loaded_hash.p99_ms, GOAL_HASH_P99_MS, goal=1, **lower),
+        ratio("list p99, 16 clients, cache off (ms) vs 150", uncached_list.p99_ms, GOAL_LIST_P99_MS, goal=1, **lower),
+        ratio("by-hash p99, 16 clients, cache off (ms) vs 10", uncached_hash.p99_ms, GOAL_HASH_P99_MS, goal=1, **lower),
     ]
+    runs = (
+        ("list", loaded_list),
+        ("by_hash", loaded_hash),
+        ("list_cache_off", uncached_list),
+        ("by_hash_cache_off", uncached_hash),
+    )
     summary = {
-        name: {"p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "requests_per_second": result.requests_per_second}
-        for name, result in (("list", loaded_list), ("by_hash", loaded_hash))
+        name: {
+            "p50_ms": result.p50_ms,
+            "p99_ms": result.p99_ms,
+            "requests_per_second": result.requests_per_second,
+            "errors": result.errors,
+        }
+        for name, result in runs
     }
     return {
         "name": database.name,
         "ratios": [r.as_dict() for r in ratios],
         "checks": [
-            {"check": "no errors under load", "passed": loaded_list.errors == 0 and loaded_hash.errors == 0},
+            {"check": "no errors under load", "passed": not any(result.errors for _, result in runs)},
         ],
         "raw": {"seed_seconds": round(seed_seconds, 1), **summary},
+        "errors": {name: result.error_samples[:3] for name, result in runs if result.errors},
     }
 
 
@@ -113,17 +137,22 @@ def under_load(port: int, paths: list[str], durations: Durations) -> LoadResult:
     return measure(port, paths, connections=CONNECTIONS, warmup=durations.warmup, duration=durations.duration)
 
 
-def sequential(engine: Engine, base: str, paths: list[str]) -> tuple[float, float]:
-    """Mean ms per request over HTTP from one client, and mean ms of the same requests' SQL replayed alone."""
-    with httpx.Client(base_url=base, timeout=30) as client:
+def sequential(engine: Engine, port: int, paths: list[str]) -> tuple[float, float]:
+    """Mean ms per request over HTTP from one client, and mean ms of the same requests' SQL replayed alone. The
+    client is `http.client` on one keep-alive connection: a fuller client (httpx) spends milliseconds of its own
+    reading a page of a hundred models, which is not the server's time."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
         for path in paths[:3]:
-            assert client.get(path).status_code == 200, path  # warm
+            assert _get(connection, path) == 200, path  # warm
         ours = []
         for n in range(SEQUENTIAL):
             started = time.perf_counter()
-            response = client.get(paths[n % len(paths)])
+            status = _get(connection, paths[n % len(paths)])
             ours.append(time.perf_counter() - started)
-            assert response.status_code == 200
+            assert status == 200
+    finally:
+        connection.close()
     statements = capture(engine, paths[0])
     sql = []
     raw = engine.raw_connection()
@@ -140,6 +169,13 @@ def sequential(engine: Engine, base: str, paths: list[str]) -> tuple[float, floa
     finally:
         raw.close()
     return statistics.mean(ours) * 1000, statistics.mean(sql) * 1000
+
+
+def _get(connection: http.client.HTTPConnection, path: str) -> int:
+    connection.request("GET", path)
+    response = connection.getresponse()
+    response.read()
+    return response.status
 
 
 def capture(engine: Engine, path: str) -> list[tuple[str, Any]]:

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
+from modelyard.catalog.effects import PUBLIC_CATALOG_TAG
 from modelyard.core.db import Base
 from modelyard.core.migrate import upgrade
 from modelyard.core.runtime import Runtime, build_runtime, set_runtime
@@ -135,7 +136,8 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
             if table.name not in REFERENCE_TABLES:
                 session.execute(delete(table))
     runtime.queue.huey.flush()
-    runtime.cache.local.entries.clear()
+    runtime.cache.local.clear()
+    runtime.cache.invalidate(PUBLIC_CATALOG_TAG)  # the catalog was emptied: Redis may hold views of it
     from modelyard.core.ratelimit import rate_limiter
 
     rate_limiter(runtime).clear()

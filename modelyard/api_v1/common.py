@@ -9,7 +9,7 @@ Civitai's shape, `{"error": "..."}`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import IntFlag
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from starlette.datastructures import QueryParams
 
 from modelyard.accounts.auth import Principal
+from modelyard.catalog.effects import PUBLIC_CATALOG_TAG
 from modelyard.core.errors import BadRequest
 from modelyard.core.http import runtime_of
 
@@ -128,12 +129,42 @@ def path_id(raw: str) -> int:
     return number
 
 
-def public_json(principal: Principal, data: Any, *, status_code: int = 200) -> Response:
+def public_json(principal: Principal, data: Any, *, status_code: int = 200, body: bytes | None = None) -> Response:
     """A response as Civitai's public endpoints send it: CORS open, and cached at the edge unless personal.
-    Pages of models run to hundreds of kilobytes: orjson writes them several times faster than `json`."""
+    Pages of models run to hundreds of kilobytes: orjson writes them several times faster than `json`, and
+    writes the (UTC) datetimes in them as Civitai does, `2024-05-01T12:00:00.123456Z`. `body`: the JSON already
+    written."""
     headers = {"Access-Control-Allow-Origin": "*"}
     headers["Cache-Control"] = PUBLIC_CACHE if principal.user is None else "private, no-store"
-    return Response(orjson.dumps(data), status_code=status_code, headers=headers, media_type="application/json")
+    return Response(
+        body if body is not None else orjson.dumps(data, option=orjson.OPT_UTC_Z),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def cached_public_json(
+    request: Request, principal: Principal, key: str, build: Callable[[], Any], *, personal: bool
+) -> Response:
+    """`public_json(principal, build())`, the body served from the cache when the same `key` was built less than
+    `api_v1_cache_seconds` ago and no model changed since (`catalog.effects.PUBLIC_CATALOG_TAG`). A `personal`
+    body (it depends on who asks) is always built. Errors are never cached: `build` raising stores nothing."""
+    runtime = runtime_of(request)
+    ttl = runtime.settings.api_v1_cache_seconds
+    if personal or ttl == 0:
+        return public_json(principal, build())
+
+    def text() -> str:
+        return orjson.dumps(build(), option=orjson.OPT_UTC_Z).decode()
+
+    body = runtime.cache.get_or_set(f"api-v1:{key}", text, ttl=ttl, tags=[PUBLIC_CATALOG_TAG])
+    return public_json(principal, None, body=body.encode())
+
+
+def canonical_query(request: Request) -> str:
+    """The query string with its parameters in a fixed order: one cache key for the same question."""
+    return urlencode(sorted(request.query_params.multi_items()))
 
 
 def next_page_url(request: Request, changes: Mapping[str, str]) -> str:

@@ -22,7 +22,7 @@ from modelyard.api_v1.common import (
     query_docs,
 )
 from modelyard.api_v1.models import PERIODS
-from modelyard.api_v1.shapes import IMAGE_LEVEL_NAMES, iso
+from modelyard.api_v1.shapes import IMAGE_LEVEL_NAMES
 from modelyard.catalog import basemodels, visibility
 from modelyard.catalog.models import Model, ModelVersion
 from modelyard.core.db import utcnow
@@ -162,7 +162,7 @@ def _item(
         "type": "image",
         "nsfw": image.nsfw_level > 2,
         "browsingLevel": image.nsfw_level,
-        "createdAt": iso(image.created_at),
+        "createdAt": image.created_at,
         "postId": post.id,
         "stats": dict.fromkeys(REACTION_STATS, 0),  # reactions and comments come with the community features
         "meta": image.meta if with_meta else None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,7 +21,15 @@ from sqlalchemy.orm import Session
 from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.api_v1 import loading, shapes
-from modelyard.api_v1.common import Params, next_page_url, path_id, public_json, query_docs
+from modelyard.api_v1.common import (
+    Params,
+    cached_public_json,
+    canonical_query,
+    next_page_url,
+    path_id,
+    public_json,
+    query_docs,
+)
 from modelyard.catalog import visibility
 from modelyard.catalog.enums import CheckpointType, CommercialUse, ModelStatus, ModelType
 from modelyard.catalog.models import Model, ModelVersion, Tag, TagOnModel
@@ -160,8 +169,14 @@ LIST_PARAMETERS = query_docs(
 def list_models(request: Request, principal: PrincipalDep, session: SessionDep) -> Response:
     """Published models with their versions, files and showcase images, `{items, metadata}`. Lists accept
     repeated parameters or comma-joined values; booleans `true` or `True`."""
-    params = Params(request.query_params)
     viewer = principal.user
+    key = f"models?{canonical_query(request)}"
+    build = partial(_list_page, request, viewer, session)
+    return cached_public_json(request, principal, key, build, personal=viewer is not None)
+
+
+def _list_page(request: Request, viewer: User | None, session: Session) -> dict[str, Any]:
+    params = Params(request.query_params)
     limit = params.integer("limit", low=0, high=100, default=100) or 100
     page = params.integer("page", low=1, high=10**6)
     cursor = params.text("cursor", max_length=200)
@@ -175,22 +190,23 @@ def list_models(request: Request, principal: PrincipalDep, session: SessionDep) 
     order = [sort.column.desc(), Model.id.desc()] if sort.descending else [sort.column.asc(), Model.id.asc()]
     query = query.order_by(*order)
     metadata: dict[str, Any] = {}
+    rows = session.connection().execute  # plain rows: a page is a hundred models
     if text:  # a search pages by offset, carried in the cursor
         offset = _offset_cursor(cursor)
-        models = list(session.execute(query.offset(offset).limit(limit + 1)))
+        models = rows(query.offset(offset).limit(limit + 1)).all()
         more = len(models) > limit
         models = models[:limit]
         if more:
             metadata["nextCursor"] = str(offset + limit)
     elif page is not None:
-        models = list(session.execute(query.offset((page - 1) * limit).limit(limit + 1)))
+        models = rows(query.offset((page - 1) * limit).limit(limit + 1)).all()
         more = len(models) > limit
         models = models[:limit]
         metadata.update({"currentPage": page, "pageSize": limit})
     else:
         if cursor:
             query = query.where(_after(sort, cursor))
-        models = list(session.execute(query.limit(limit + 1)))
+        models = rows(query.limit(limit + 1)).all()
         more = len(models) > limit
         models = models[:limit]
         if more:
@@ -202,7 +218,7 @@ def list_models(request: Request, principal: PrincipalDep, session: SessionDep) 
     loaded = loading.load(session, viewer, models, browsing_level=params.browsing_level())
     primary_only = bool(params.boolean("primaryFileOnly"))
     items = [shapes.model_json(base, loaded, model, primary_only=primary_only) for model in models]
-    return public_json(principal, {"items": items, "metadata": metadata})
+    return {"items": items, "metadata": metadata}
 
 
 @router.get("/api/v1/models/{model_id}", summary="One model (Civitai v1)")

@@ -3,19 +3,20 @@
 Keys are camelCase; hashes upper-case; `sizeKB` is bytes / 1024 unrounded; download URLs are absolute on the
 configured public base URL; file `name` is the name a download is saved under. Legacy fields old clients still
 read (`favoriteCount`, `rating`, `ratingCount`) are kept, as 0 until reviews exist.
+
+Objects are left holding datetimes and string enums: `common.public_json` writes datetimes as Civitai does
+(ISO 8601 in UTC with a `Z`) and the enums as their strings, faster than converting each value here.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from modelyard.api_v1.loading import Loaded, model_level
 from modelyard.catalog.downloads import download_filename
 from modelyard.catalog.enums import ModelType
-from modelyard.catalog.models import Model, ModelVersion
-from modelyard.images.models import Image
+from modelyard.catalog.models import Model
 
 AIR_TYPES = {
     ModelType.Checkpoint: "checkpoint", ModelType.LORA: "lora", ModelType.LoCon: "lycoris", ModelType.DoRA: "dora",
@@ -28,18 +29,14 @@ _FILE_AIR_TYPES = {"Diffusion Model": "diffusionmodel", "UNet": "unet"}
 IMAGE_LEVEL_NAMES = {0: "None", 1: "None", 2: "Soft", 4: "Mature", 8: "X", 16: "X", 32: "Blocked"}
 
 
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def air(model: Model, version: ModelVersion, ecosystem: str, primary: Any) -> str:
+def air(model: Any, version: Any, ecosystem: str, primary: Any) -> str:
     kind = AIR_TYPES.get(model.type, "unknown")
     if primary is not None and primary.type in _FILE_AIR_TYPES:
         kind = _FILE_AIR_TYPES[primary.type]
     return f"urn:air:{ecosystem}:{kind}:civitai:{model.id}@{version.id}"
 
 
-def download_url(base: str, version: ModelVersion, file: Any = None, *, primary: bool = True) -> str:
+def download_url(base: str, version: Any, file: Any = None, *, primary: bool = True) -> str:
     url = f"{base}/api/download/models/{version.id}"
     if file is None or primary:
         return url
@@ -52,23 +49,24 @@ def download_url(base: str, version: ModelVersion, file: Any = None, *, primary:
 
 
 def file_json(
-    base: str, loaded: Loaded, model: Model, version: ModelVersion, file: Any, primary: bool, *, listing: bool
+    base: str, loaded: Loaded, model: Any, version: Any, file: Any, primary: bool, *, listing: bool
 ) -> dict[str, Any]:
     """`file` is a row of `loading.FILE_COLUMNS`."""
-    metadata = {key: (file.metadata_ or {}).get(key) for key in ("format", "size", "fp")}
+    metadata = file.metadata_ or {}
+    shown = {"format": metadata.get("format"), "size": metadata.get("size"), "fp": metadata.get("fp")}
     if listing:
-        metadata["quantType"] = (file.metadata_ or {}).get("quantType")
+        shown["quantType"] = metadata.get("quantType")
     body: dict[str, Any] = {
         "id": file.id,
         "sizeKB": file.size_kb,
         "name": download_filename(model, version, file),
         "type": file.type,
-        "pickleScanResult": file.pickle_scan_result.value,
+        "pickleScanResult": file.pickle_scan_result,
         "pickleScanMessage": file.pickle_scan_message,
-        "virusScanResult": file.virus_scan_result.value,
+        "virusScanResult": file.virus_scan_result,
         "virusScanMessage": file.virus_scan_message,
-        "scannedAt": iso(file.scanned_at),
-        "metadata": metadata,
+        "scannedAt": file.scanned_at,
+        "metadata": shown,
         "hashes": loaded.hashes.get(file.id, {}),
         "downloadUrl": download_url(base, version, file, primary=primary),
     }
@@ -77,7 +75,9 @@ def file_json(
     return body
 
 
-def image_json(loaded: Loaded, image: Image, *, with_meta: bool) -> dict[str, Any]:
+def image_json(loaded: Loaded, image: Any, *, with_meta: bool) -> dict[str, Any]:
+    """`image` is a row of `loading.IMAGE_COLUMNS`."""
+    meta = image.meta
     body: dict[str, Any] = {
         "id": image.id,
         "url": loaded.image_urls[image.id],
@@ -89,40 +89,44 @@ def image_json(loaded: Loaded, image: Image, *, with_meta: bool) -> dict[str, An
         "metadata": {"hash": image.blurhash, "width": image.width, "height": image.height},
         "minor": False,
         "poi": False,
-        "hasMeta": bool(image.meta),
-        "hasPositivePrompt": bool((image.meta or {}).get("prompt")),
+        "hasMeta": bool(meta),
+        "hasPositivePrompt": bool((meta or {}).get("prompt")),
         "onSite": False,
         "remixOfId": None,
     }
     if with_meta:
-        body["meta"] = image.meta
+        body["meta"] = meta
     return body
 
 
-def version_in_model(
-    base: str, loaded: Loaded, model: Model, version: ModelVersion, *, listing: bool
-) -> dict[str, Any]:
-    """A version as the model object nests it."""
+def version_in_model(base: str, loaded: Loaded, model: Any, version: Any, *, listing: bool) -> dict[str, Any]:
+    """A version as the model object nests it; `version` is a row of `loading.VERSION_COLUMNS`."""
     files, primary = loaded.files_of(version)
-    downloads = version.download_count
+    ends = version.early_access_ends_at
     return {
         "id": version.id,
         "index": version.index,
         "name": version.name,
         "description": version.description_html,
         "baseModel": version.base_model,
-        "baseModelType": version.base_model_type.value,
-        "trainedWords": list(version.trained_words or []),
+        "baseModelType": version.base_model_type,
+        "trainedWords": version.trained_words or [],
         "nsfwLevel": loaded.version_level(version),
-        "availability": version.availability.value,
-        "publishedAt": iso(version.published_at),
+        "availability": version.availability,
+        "publishedAt": version.published_at,
         "supportsGeneration": False,
-        "earlyAccessDeadline": iso(version.early_access_ends_at),
-        "paidAccess": _paid_access(version),
-        "stats": {"downloadCount": downloads, "ratingCount": 0, "rating": 0, "thumbsUpCount": 0, "thumbsDownCount": 0},
+        "earlyAccessDeadline": ends,
+        "paidAccess": {"permanent": False, "endsAt": ends} if ends else None,
+        "stats": {
+            "downloadCount": version.download_count,
+            "ratingCount": 0,
+            "rating": 0,
+            "thumbsUpCount": 0,
+            "thumbsDownCount": 0,
+        },
         "files": [file_json(base, loaded, model, version, f, f is primary, listing=listing) for f in files],
         "images": [image_json(loaded, image, with_meta=False) for image in loaded.images_of(version)],
-        "downloadUrl": download_url(base, version),
+        "downloadUrl": f"{base}/api/download/models/{version.id}",
     }
 
 
@@ -134,27 +138,25 @@ def model_json(base: str, loaded: Loaded, model: Any, *, primary_only: bool = Fa
         if primary_only:
             nested["files"] = [f for f in nested["files"] if f.get("primary")]
         versions.append(nested)
-    creator = loaded.users[model.user_id]
-    downloads = model.download_count
     body: dict[str, Any] = {
         "id": model.id,
         "name": model.name,
         "description": model.description_html,
-        "type": model.type.value,
+        "type": model.type,
         "poi": model.poi,
         "minor": model.minor,
         "sfwOnly": model.sfw_only,
         "nsfw": model.nsfw,
         "nsfwLevel": model_level(model),
         "allowNoCredit": model.allow_no_credit,
-        "allowCommercialUse": list(model.allow_commercial_use or []),
+        "allowCommercialUse": model.allow_commercial_use or [],
         "allowDerivatives": model.allow_derivatives,
         "allowDifferentLicense": model.allow_different_license,
-        "availability": model.availability.value,
+        "availability": model.availability,
         "cosmetic": None,
         "supportsGeneration": False,
         "stats": {
-            "downloadCount": downloads,
+            "downloadCount": model.download_count,
             "favoriteCount": 0,
             "thumbsUpCount": 0,
             "thumbsDownCount": 0,
@@ -163,16 +165,16 @@ def model_json(base: str, loaded: Loaded, model: Any, *, primary_only: bool = Fa
             "rating": 0,
             "tippedAmountCount": 0,
         },
-        "creator": {"username": creator.username, "image": loaded.avatars.get(model.user_id)},
+        "creator": loaded.creators[model.user_id],
         "tags": loaded.tags.get(model.id, []),
         "modelVersions": versions,
     }
     if model.mode is not None:
-        body["mode"] = model.mode.value
+        body["mode"] = model.mode
     return body
 
 
-def version_body(base: str, loaded: Loaded, model: Model, version: ModelVersion) -> dict[str, Any]:
+def version_body(base: str, loaded: Loaded, model: Model, version: Any) -> dict[str, Any]:
     """`GET /api/v1/model-versions/{id}` and by-hash: the version with its model's summary."""
     _, primary = loaded.files_of(version)
     body = version_in_model(base, loaded, model, version, listing=False)
@@ -180,26 +182,20 @@ def version_body(base: str, loaded: Loaded, model: Model, version: ModelVersion)
     body.update(
         {
             "modelId": model.id,
-            "status": version.status.value,
-            "createdAt": iso(version.created_at),
-            "updatedAt": iso(version.updated_at),
-            "trainingStatus": version.training_status.value if version.training_status else None,
+            "status": version.status,
+            "createdAt": version.created_at,
+            "updatedAt": version.updated_at,
+            "trainingStatus": version.training_status,
             "trainingDetails": version.training_details,
-            "uploadType": version.upload_type.value,
-            "usageControl": version.usage_control.value,
+            "uploadType": version.upload_type,
+            "usageControl": version.usage_control,
             "licensingFee": None,
             "air": air(model, version, loaded.ecosystem(version.base_model), primary),
-            "model": {"name": model.name, "type": model.type.value, "nsfw": model.nsfw, "poi": model.poi},
+            "model": {"name": model.name, "type": model.type, "nsfw": model.nsfw, "poi": model.poi},
             "images": [image_json(loaded, image, with_meta=True) for image in loaded.images_of(version)[:10]],
         }
     )
     body["stats"] = {"downloadCount": body["stats"]["downloadCount"], "thumbsUpCount": 0, "ratingCount": 0, "rating": 0}
     if model.mode is not None:
-        body["model"]["mode"] = model.mode.value
+        body["model"]["mode"] = model.mode
     return {key: value for key, value in body.items() if value is not None}
-
-
-def _paid_access(version: ModelVersion) -> dict[str, Any] | None:
-    if not version.early_access_ends_at:
-        return None
-    return {"permanent": False, "endsAt": iso(version.early_access_ends_at)}

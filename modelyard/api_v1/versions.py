@@ -5,18 +5,19 @@ models; the oldest publication wins when a file was uploaded twice."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from contextlib import suppress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.api_v1 import loading, shapes
-from modelyard.api_v1.common import path_id, public_json
+from modelyard.api_v1.common import cached_public_json, path_id, public_json
 from modelyard.catalog import visibility
 from modelyard.catalog.downloads import download_filename
 from modelyard.catalog.enums import FileVisibility
@@ -30,9 +31,9 @@ BULK_IDS = 10_000
 _HEX = re.compile(r"[0-9A-Fa-f]{8,64}")
 
 
-def _body(request: Request, session: Session, viewer: User | None, version: ModelVersion) -> dict[str, Any]:
-    model = version.model
-    loaded = loading.load(session, viewer, [model], browsing_level=63, only_versions={version.id})
+def _body(request: Request, session: Session, viewer: User | None, version_id: int, model: Any) -> dict[str, Any]:
+    """The version's body; `model` is its Model or a row of `loading.MODEL_COLUMNS`."""
+    loaded = loading.load(session, viewer, [model], browsing_level=63, only_versions={version_id})
     if not loaded.versions_of(model):
         raise NotFound("Missing model file")
     base = runtime_of(request).settings.public_base_url.rstrip("/")
@@ -47,24 +48,27 @@ def get_version(version_id: str, request: Request, principal: PrincipalDep, sess
     version = session.get(ModelVersion, number)
     if version is None or not visibility.can_view_version(principal.user, version):
         raise NotFound("Model not found")
-    return public_json(principal, _body(request, session, principal.user, version))
+    return public_json(principal, _body(request, session, principal.user, version.id, version.model))
 
 
-def _published_by_hash(hashes: list[str]) -> Any:
+def _published_by_hash(session: Session, hashes: list[str]) -> Sequence[Any]:
     """(upper-cased hash, version id, model id) of published files carrying any of `hashes`, oldest first."""
-    return (
-        select(ModelFileHash.hash, ModelVersion.id, ModelVersion.model_id)
-        .join(ModelFile, ModelFile.id == ModelFileHash.file_id)
-        .join(ModelVersion, ModelVersion.id == ModelFile.model_version_id)
-        .join(Model, Model.id == ModelVersion.model_id)
-        .where(
-            ModelFileHash.hash.in_(hashes),
-            ModelFile.replaced_at.is_(None),
-            ModelFile.visibility != FileVisibility.Private,
-            visibility.visible_versions(None),  # published versions of published models, for anyone
-        )
-        .order_by(func.coalesce(ModelVersion.published_at, ModelVersion.created_at), ModelVersion.id)
+    return session.connection().execute(_BY_HASH, {"hashes": hashes}).all()
+
+
+_BY_HASH = (
+    select(ModelFileHash.hash, ModelVersion.id, ModelVersion.model_id)
+    .join(ModelFile, ModelFile.id == ModelFileHash.file_id)
+    .join(ModelVersion, ModelVersion.id == ModelFile.model_version_id)
+    .join(Model, Model.id == ModelVersion.model_id)
+    .where(
+        ModelFileHash.hash.in_(bindparam("hashes", expanding=True)),
+        ModelFile.replaced_at.is_(None),
+        ModelFile.visibility != FileVisibility.Private,
+        visibility.visible_versions(None),  # published versions of published models, for anyone
     )
+    .order_by(func.coalesce(ModelVersion.published_at, ModelVersion.created_at), ModelVersion.id)
+)
 
 
 def _clean_hashes(values: Any, limit: int) -> list[str]:
@@ -82,12 +86,15 @@ def _clean_hashes(values: Any, limit: int) -> list[str]:
 def by_hash(hash_value: str, request: Request, principal: PrincipalDep, session: SessionDep) -> Response:
     """Any of the six hash types (SHA256, AutoV1, AutoV2, AutoV3, CRC32, BLAKE3), in any case."""
     (wanted,) = _clean_hashes([hash_value], 1)
-    found = session.execute(_published_by_hash([wanted]).limit(1)).first()
-    if found is None:
-        raise NotFound("Model not found")
-    version = session.get(ModelVersion, found[1])
-    assert version is not None
-    response = public_json(principal, _body(request, session, None, version))
+
+    def body() -> dict[str, Any]:  # the same for everyone: published files only
+        found = _published_by_hash(session, [wanted])
+        if not found:
+            raise NotFound("Model not found")
+        _, version_id, model_id = found[0]
+        return _body(request, session, None, version_id, loading.model_row(session, model_id))
+
+    response = cached_public_json(request, principal, f"by-hash:{wanted}", body, personal=False)
     if principal.user is None:
         response.headers["Cache-Control"] = "public, s-maxage=3600, stale-while-revalidate=300"
     return response
@@ -100,15 +107,13 @@ HashList = Annotated[Any, Body(description="A JSON array of hash strings")]
 def by_hashes(body: HashList, request: Request, principal: PrincipalDep, session: SessionDep) -> Response:
     """A JSON array of up to 100 hashes; the versions found, each once."""
     hashes = _clean_hashes(body, BULK_VERSIONS)
-    version_ids: dict[int, None] = {}
-    for _, version_id, _ in session.execute(_published_by_hash(hashes)) if hashes else ():
-        version_ids.setdefault(version_id, None)
+    versions: dict[int, int] = {}  # version id -> model id
+    for _, version_id, model_id in _published_by_hash(session, hashes) if hashes else ():
+        versions.setdefault(version_id, model_id)
     bodies = []
-    for version_id in version_ids:
-        version = session.get(ModelVersion, version_id)
-        if version is not None:
-            with suppress(NotFound):  # a version left with no primary file is skipped, as by id it is a 404
-                bodies.append(_body(request, session, None, version))
+    for version_id, model_id in versions.items():
+        with suppress(NotFound):  # a version left with no primary file is skipped, as by id it is a 404
+            bodies.append(_body(request, session, None, version_id, loading.model_row(session, model_id)))
     return public_json(principal, bodies)
 
 
@@ -118,7 +123,7 @@ def by_hash_ids(body: HashList, principal: PrincipalDep, session: SessionDep) ->
     hashes = _clean_hashes(body, BULK_IDS)
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(hashes), 1000):
-        for hash_value, version_id, model_id in session.execute(_published_by_hash(hashes[start : start + 1000])):
+        for hash_value, version_id, model_id in _published_by_hash(session, hashes[start : start + 1000]):
             found.setdefault(hash_value, {"modelVersionId": version_id, "modelId": model_id, "hash": hash_value})
     return public_json(principal, list(found.values()))
 
@@ -141,8 +146,8 @@ def mini(version_id: str, request: Request, principal: PrincipalDep, session: Se
         "modelName": model.name,
         "userId": model.user_id,
         "baseModel": version.base_model,
-        "availability": version.availability.value,
-        "publishedAt": shapes.iso(version.published_at),
+        "availability": version.availability,
+        "publishedAt": version.published_at,
         "size": primary.size_kb,
         "fileType": primary.type,
         "fileName": download_filename(model, version, primary),
@@ -153,7 +158,7 @@ def mini(version_id: str, request: Request, principal: PrincipalDep, session: Se
         "isFeatured": False,
         "requireAuth": version.require_auth,
         "checkPermission": False,
-        "earlyAccessEndsAt": shapes.iso(version.early_access_ends_at),
+        "earlyAccessEndsAt": version.early_access_ends_at,
         "freeTrialLimit": None,
         "additionalResourceCharge": False,
         "minor": model.minor,

@@ -6,6 +6,7 @@ file choice and download file names, and a 307 to a short-lived signed URL of th
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -151,6 +152,7 @@ def choose_file(
 # --- file names ---------------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)  # a list page names each model's files once per version
 def filenamize(text: str, *, limit: int = 20) -> str:
     """Civitai's name sanitizer: apostrophes dropped, anything else not alphanumeric a word break, cut at a word
     boundary near `limit` characters, then camelCased ("Realistic Vision" → "realisticVision")."""

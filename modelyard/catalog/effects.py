@@ -98,7 +98,7 @@ def after_change(session: Session, model: Model, *, visible: bool, image_ids: li
     for hook in list(_visibility_hooks):
         hook(session, model)
     runtime = get_runtime()
-    runtime.cache.invalidate_after_commit(session, content_tag(model.user_id), model_tag(model.id))
+    invalidate_model(session, model.id, content_tag(model.user_id))
     payload = {"modelId": model.id, "status": model.status.value}
     on_commit(session, lambda: runtime.events.publish("catalog.model", payload))
 
@@ -110,6 +110,15 @@ def content_tag(user_id: int) -> str:
 
 def model_tag(model_id: int) -> str:
     return f"model:{model_id}"
+
+
+# Every cached public view of the catalog (the v1 API's lists and hash lookups): any model's change reaches them.
+PUBLIC_CATALOG_TAG = "catalog:public"
+
+
+def invalidate_model(session: Session, model_id: int, *also: str) -> None:
+    """After commit, a model's cached views are stale, and every public view of the catalog with them."""
+    get_runtime().cache.invalidate_after_commit(session, model_tag(model_id), PUBLIC_CATALOG_TAG, *also)
 
 
 def mark_unpublished(meta: dict[str, Any] | None, actor: User | None, now: datetime, **extra: Any) -> dict[str, Any]:

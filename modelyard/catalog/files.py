@@ -38,6 +38,8 @@ _ALLOWED_METADATA = {"format": FILE_FORMATS, "size": FILE_SIZES, "fp": FILE_FP}
 def primary_file(files: Sequence[ModelFile], preference: Mapping[str, str] | None = None) -> ModelFile | None:
     """Civitai's rule: every file scores 1000, model-weight types 1000 more, and each metadata key adds its weight
     when it matches the preference (format 100, size 10, fp 1, quantType 0.5) or subtracts it when not."""
+    if len(files) == 1 and not preference:  # most versions: nothing to weigh
+        return files[0] if files[0].replaced_at is None else None
     wanted = {**DEFAULT_PREFERENCE, **(preference or {})}
     best: ModelFile | None = None
     best_score = float("-inf")
@@ -139,7 +141,7 @@ def record_file(
     session.flush()
     session.refresh(file, ["hashes"])
     request_scan(session, file.id)
-    get_runtime().cache.invalidate_after_commit(session, effects.model_tag(version.model_id))
+    effects.invalidate_model(session, version.model_id)
     return file
 
 
@@ -197,4 +199,4 @@ def remove_file(session: Session, actor: User, file: ModelFile) -> None:
     session.flush()
     storage = get_runtime().storage
     on_commit(session, lambda: storage.delete(key))
-    get_runtime().cache.invalidate_after_commit(session, effects.model_tag(version.model_id))
+    effects.invalidate_model(session, version.model_id)

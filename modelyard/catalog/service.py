@@ -159,9 +159,7 @@ def update_model(session: Session, actor: User, model: Model, data: ModelUpdate)
     elif data.mode is not None:
         _set_mode(actor, model, data.mode)
     session.flush()
-    get_runtime().cache.invalidate_after_commit(
-        session, effects.content_tag(model.user_id), effects.model_tag(model.id)
-    )
+    effects.invalidate_model(session, model.id, effects.content_tag(model.user_id))
     if model.status == ModelStatus.Published:
         from modelyard.search import outbox
 
@@ -244,7 +242,7 @@ def create_version(session: Session, actor: User, model: Model, data: VersionCre
     session.add(version)
     _apply_version_fields(session, version, data)
     session.flush()
-    get_runtime().cache.invalidate_after_commit(session, effects.model_tag(model.id))
+    effects.invalidate_model(session, model.id)
     return version
 
 
@@ -261,7 +259,7 @@ def update_version(session: Session, actor: User, version: ModelVersion, data: V
         version.base_model = basemodels.require_known(session, data.base_model)
     _apply_version_fields(session, version, data)
     session.flush()
-    get_runtime().cache.invalidate_after_commit(session, effects.model_tag(model.id))
+    effects.invalidate_model(session, model.id)
     return version
 
 

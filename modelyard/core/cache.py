@@ -27,9 +27,17 @@ INVALIDATE_CHANNEL = "cache.invalidate"
 _MISS = object()
 
 
+def _weight(value: Any) -> int:
+    """What a value counts against the local layer's byte budget: the length of text (whole responses are cached
+    as text); other values are small."""
+    return len(value) if isinstance(value, str | bytes) else 0
+
+
 class _LocalLayer:
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.entries: OrderedDict[str, tuple[float, Any, dict[str, int]]] = OrderedDict()
         self.lock = threading.Lock()
 
@@ -40,23 +48,34 @@ class _LocalLayer:
                 return None
             expires, value, versions = entry
             if expires < time.monotonic():
-                del self.entries[key]
+                self._remove(key)
                 return None
             self.entries.move_to_end(key)
             return value, versions
 
     def set(self, key: str, value: Any, versions: dict[str, int], ttl: float) -> None:
-        if self.max_entries == 0 or ttl <= 0:
+        if self.max_entries == 0 or ttl <= 0 or _weight(value) > self.max_bytes:
             return
         with self.lock:
+            self._remove(key)
             self.entries[key] = (time.monotonic() + ttl, value, versions)
-            self.entries.move_to_end(key)
-            while len(self.entries) > self.max_entries:
-                self.entries.popitem(last=False)
+            self.bytes += _weight(value)
+            while len(self.entries) > self.max_entries or self.bytes > self.max_bytes:
+                self._remove(next(iter(self.entries)))
 
     def delete(self, key: str) -> None:
         with self.lock:
-            self.entries.pop(key, None)
+            self._remove(key)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.bytes = 0
+
+    def _remove(self, key: str) -> None:
+        entry = self.entries.pop(key, None)
+        if entry is not None:
+            self.bytes -= _weight(entry[1])
 
 
 class Cache:
@@ -65,7 +84,7 @@ class Cache:
         self.events = events
         self.default_ttl = settings.cache_default_ttl_seconds
         self.local_ttl = settings.cache_local_ttl_seconds if redis is not None else None
-        self.local = _LocalLayer(settings.cache_local_max_entries)
+        self.local = _LocalLayer(settings.cache_local_max_entries, settings.cache_local_max_bytes)
         self.prefix = f"{settings.redis_key_prefix}:cache:"
         self.tag_prefix = f"{settings.redis_key_prefix}:cache-tag:"
         self._versions: dict[str, int] = {}

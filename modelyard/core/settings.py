@@ -146,6 +146,18 @@ class Settings(BaseSettings):
     cache_local_max_entries: int = Field(
         10_000, ge=0, description="Entries the in-process cache layer keeps (least recently used go first)."
     )
+    api_v1_cache_seconds: int = Field(
+        60,
+        ge=0,
+        description="How long the Civitai-compatible API serves a model list page to anonymous clients, and a "
+        "hash lookup to anyone, from the cache; any change to a model clears them sooner. 0 turns this off.",
+    )
+    cache_local_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=0,
+        description="Bytes of cached text (whole API responses) the in-process cache layer keeps, least recently "
+        "used going first; a larger value is never kept locally.",
+    )
     cache_local_ttl_seconds: float = Field(
         5.0,
         ge=0,

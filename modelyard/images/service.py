@@ -11,6 +11,8 @@ from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
+from modelyard.catalog import effects
+from modelyard.catalog.models import ModelVersion
 from modelyard.core.errors import PayloadTooLarge, ValidationFailed
 from modelyard.core.runtime import get_runtime
 from modelyard.images.models import Image, Post
@@ -98,5 +100,8 @@ def create_version_post(
         add_image(session, post, picture)
     if published:
         post.published_at = post.created_at
+        version = session.get(ModelVersion, version_id)
+        if version is not None:  # its showcase is part of the version's public face
+            effects.invalidate_model(session, version.model_id)
     session.flush()
     return post

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from modelyard.catalog.models import Model, ModelFile
+from modelyard.catalog.models import Model, ModelFile, ModelVersion
 from modelyard.images.models import Post
 from tests.support.catalog import create_model
 from tests.support.factories import create_api_key, create_user
@@ -86,6 +86,17 @@ def test_the_envelope_and_every_field(runtime, client, owner):
     assert set(file["hashes"]) >= {"SHA256", "AutoV2", "AutoV3", "CRC32", "BLAKE3"}
     (image,) = version["images"]
     assert_fields(image, IMAGE_FIELDS, "image")
+    with runtime.db.session() as session:
+        stored_version = session.get(ModelVersion, made.version_ids[0])
+        assert stored_version is not None
+    assert_utc_timestamp(version["publishedAt"])
+    assert datetime.fromisoformat(version["publishedAt"]) == stored_version.published_at
+
+
+def assert_utc_timestamp(value: str) -> None:
+    """ISO 8601 in UTC written with a `Z`, as Civitai writes them (JavaScript clients parse nothing else)."""
+    assert value.endswith("Z") and "+" not in value, value
+    assert datetime.fromisoformat(value).utcoffset() is not None
 
 
 def test_cursors_never_skip_or_repeat_even_when_the_catalog_changes(runtime, client, owner):

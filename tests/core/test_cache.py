@@ -74,6 +74,21 @@ def test_local_layer_is_bounded(settings: Settings) -> None:
     assert cache.get("k9") == 9 and cache.get("k0") is None
 
 
+def test_local_layer_keeps_text_within_its_byte_budget(settings: Settings) -> None:
+    """Whole responses are cached as text: the local layer counts their bytes, not just the entries."""
+    small = settings.model_copy(update={"cache_local_max_bytes": 1000, "redis_url": None})
+    cache = Cache(small, redis=None, events=EventBus())
+    for n in range(5):
+        cache.set(f"page{n}", str(n) * 300)
+    assert list(cache.local.entries) == ["page2", "page3", "page4"] and cache.local.bytes == 900
+    cache.set("page3", "x" * 50)  # replaced: its old size is given back
+    assert cache.local.bytes == 650
+    cache.set("huge", "y" * 1001)  # larger than the whole budget: not kept, and nothing evicted for it
+    assert cache.get("huge") is None and cache.local.bytes == 650
+    cache.delete("page2")
+    assert cache.local.bytes == 350
+
+
 @pytest.mark.scaled_only
 def test_invalidation_reaches_another_process_local_layer(runtime: Runtime, settings: Settings) -> None:
     """Two processes (two Redis connections and buses): B invalidates, A's in-process copy stops serving."""
