@@ -54,10 +54,10 @@ class _LocalLayer:
             return value, versions
 
     def set(self, key: str, value: Any, versions: dict[str, int], ttl: float) -> None:
-        if self.max_entries == 0 or ttl <= 0 or _weight(value) > self.max_bytes:
-            return
         with self.lock:
-            self._remove(key)
+            self._remove(key)  # even when the new value is not kept: the old one must not be served instead
+            if self.max_entries == 0 or ttl <= 0 or _weight(value) > self.max_bytes:
+                return
             self.entries[key] = (time.monotonic() + ttl, value, versions)
             self.bytes += _weight(value)
             while len(self.entries) > self.max_entries or self.bytes > self.max_bytes:

@@ -85,8 +85,10 @@ def test_local_layer_keeps_text_within_its_byte_budget(settings: Settings) -> No
     assert cache.local.bytes == 650
     cache.set("huge", "y" * 1001)  # larger than the whole budget: not kept, and nothing evicted for it
     assert cache.get("huge") is None and cache.local.bytes == 650
+    cache.set("page4", "z" * 1001)  # a value too large to keep still replaces the one it was meant to
+    assert cache.get("page4") is None and cache.local.bytes == 350
     cache.delete("page2")
-    assert cache.local.bytes == 350
+    assert cache.local.bytes == 50
 
 
 @pytest.mark.scaled_only
