@@ -127,12 +127,12 @@ def load(
     # The visibility rule is applied here, to models already loaded, rather than joined in SQL: a status condition
     # in the query tempts SQLite's planner to walk every published version instead of these models' own.
     by_id = {model.id: model for model in models}
-    versions = [
-        version
-        for version in run("versions" if only_versions is None else "version bodies", model_ids)
-        if (only_versions is None or version.id in only_versions)
-        and visibility.can_view_version(viewer, version, by_id[version.model_id])
-    ]
+    found = (
+        run("versions", model_ids)
+        if only_versions is None
+        else run("version bodies", model_ids, versions=list(only_versions))
+    )
+    versions = [version for version in found if visibility.can_view_version(viewer, version, by_id[version.model_id])]
     _files(run, loaded, [v.id for v in versions])
     for version in versions:
         if version.id in loaded.primary:  # versions without a primary file are left out, as Civitai does
@@ -178,10 +178,16 @@ def _statement(name: str, dialect: str) -> Executable:
             return cast(ColumnElement[bool], column == any_(bindparam("ids", type_=ARRAY(Integer))))
         return cast(ColumnElement[bool], column.in_(bindparam("ids", expanding=True)))
 
-    if name in ("versions", "version bodies"):
-        # Version bodies also show training details, a JSON column the lists leave alone.
-        columns = VERSION_COLUMNS if name == "versions" else (*VERSION_COLUMNS, ModelVersion.training_details)
-        return select(*columns).where(among(ModelVersion.model_id)).order_by(ModelVersion.model_id, ModelVersion.index)
+    if name == "versions":
+        return (
+            select(*VERSION_COLUMNS)
+            .where(among(ModelVersion.model_id))
+            .order_by(ModelVersion.model_id, ModelVersion.index)
+        )
+    if name == "version bodies":  # the versions asked for, with training details, a JSON column lists leave alone
+        return select(*VERSION_COLUMNS, ModelVersion.training_details).where(
+            among(ModelVersion.model_id), ModelVersion.id.in_(bindparam("versions", expanding=True))
+        )
     if name == "files":
         live = (ModelFile.replaced_at.is_(None), ModelFile.visibility != FileVisibility.Private)
         return select(*FILE_COLUMNS).where(among(ModelFile.model_version_id), *live).order_by(ModelFile.id)
