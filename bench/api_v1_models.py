@@ -33,9 +33,10 @@ METHOD = (
     "published) by bulk inserts, then analyzed. One uvicorn process serves the app. Ours / SQL: with the response "
     "cache off (MODELYARD_API_V1_CACHE_SECONDS=0) one client (http.client, keep-alive) asks sequentially; the "
     "statements one request sends are captured from the engine and replayed alone on a raw connection (a cursor "
-    "per statement, rows fetched), and the mean times compare. The gap is everything but the database: HTTP, the "
-    "framework, reading rows and the JSON shaping. Latency under load: 16 keep-alive clients in another process "
-    "ask for the first page of the list (limit 100, default sort) or look up published files by SHA-256 (300 "
+    "per statement, rows fetched), alternating request by request with the HTTP requests, and the median times "
+    "compare. The gap is everything but the database: HTTP, the framework, reading rows and the JSON shaping. "
+    "Latency under load: 16 keep-alive clients in another process ask for the first page of the list (limit 100, "
+    "default sort) or look up published files by SHA-256 (300 "
     "hashes, round-robin), once with the cache off (every request does all its work) and once as served "
     "(anonymous list pages and hash lookups cached for 60 s, cleared by any model change)."
 )
@@ -138,37 +139,41 @@ def under_load(port: int, paths: list[str], durations: Durations) -> LoadResult:
 
 
 def sequential(engine: Engine, port: int, paths: list[str]) -> tuple[float, float]:
-    """Mean ms per request over HTTP from one client, and mean ms of the same requests' SQL replayed alone. The
-    client is `http.client` on one keep-alive connection: a fuller client (httpx) spends milliseconds of its own
-    reading a page of a hundred models, which is not the server's time."""
+    """Median ms per request over HTTP from one client, and median ms of the same request's SQL replayed alone.
+    The two alternate, request by request, so a burst of other work on a shared machine lands on both sides
+    rather than on one. The client is `http.client` on one keep-alive connection: a fuller client (httpx) spends
+    milliseconds of its own reading a page of a hundred models, which is not the server's time."""
+    replays = capture(engine, paths[:SEQUENTIAL])
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        for path in paths[:3]:
-            assert _get(connection, path) == 200, path  # warm
-        ours = []
-        for n in range(SEQUENTIAL):
-            started = time.perf_counter()
-            status = _get(connection, paths[n % len(paths)])
-            ours.append(time.perf_counter() - started)
-            assert status == 200
-    finally:
-        connection.close()
-    statements = capture(engine, paths[0])
-    sql = []
     raw = engine.raw_connection()
+    ours, sql = [], []
     try:
-        for _ in range(SEQUENTIAL):
+        for n in range(-3, SEQUENTIAL):  # three rounds to warm up
+            path, statements = paths[n % len(paths)], replays[n % len(replays)]
             started = time.perf_counter()
-            for statement, parameters in statements:
-                cursor = raw.cursor()
-                cursor.execute(statement, parameters)
-                cursor.fetchall()
-                cursor.close()
-            sql.append(time.perf_counter() - started)
+            status = _get(connection, path)
+            took = time.perf_counter() - started
+            assert status == 200, path
+            replayed = replay(raw, statements)
+            if n >= 0:
+                ours.append(took)
+                sql.append(replayed)
         raw.rollback()
     finally:
+        connection.close()
         raw.close()
-    return statistics.mean(ours) * 1000, statistics.mean(sql) * 1000
+    return statistics.median(ours) * 1000, statistics.median(sql) * 1000
+
+
+def replay(raw: Any, statements: list[tuple[str, Any]]) -> float:
+    """Seconds to run the statements on a raw connection, a cursor each, fetching their rows."""
+    started = time.perf_counter()
+    for statement, parameters in statements:
+        cursor = raw.cursor()
+        cursor.execute(statement, parameters)
+        cursor.fetchall()
+        cursor.close()
+    return time.perf_counter() - started
 
 
 def _get(connection: http.client.HTTPConnection, path: str) -> int:
@@ -178,20 +183,23 @@ def _get(connection: http.client.HTTPConnection, path: str) -> int:
     return response.status
 
 
-def capture(engine: Engine, path: str) -> list[tuple[str, Any]]:
-    """The statements one request sends: the server is another process, so the request is made again here
-    through an in-process app on the same engine, with the statements recorded."""
+def capture(engine: Engine, paths: list[str]) -> list[list[tuple[str, Any]]]:
+    """The SELECT statements each request sends: the server is another process, so each request is made again
+    here through an in-process app on the same engine, with the statements recorded."""
     from fastapi.testclient import TestClient
 
     from modelyard.app import create_app
     from modelyard.core.runtime import get_runtime
 
-    recorded: list[tuple[str, Any]] = []
+    captured = []
     with TestClient(create_app(runtime=get_runtime())) as local:  # started first: only the request is recorded
-        assert local.get(path).status_code == 200
-        with recording(engine, recorded):
+        for path in paths:
             assert local.get(path).status_code == 200
-    return [(s, p) for s, p in recorded if s.lstrip().upper().startswith("SELECT")]
+            recorded: list[tuple[str, Any]] = []
+            with recording(engine, recorded):
+                assert local.get(path).status_code == 200
+            captured.append([(s, p) for s, p in recorded if s.lstrip().upper().startswith("SELECT")])
+    return captured
 
 
 @contextmanager

@@ -57,6 +57,12 @@ def presented_api_key(request: Request) -> str | None:
     return None if apikeys.is_placeholder(token) else token
 
 
+def presents_credentials(request: Request) -> bool:
+    """Whether the request carries an API key or a session cookie: without either it is anonymous, and knowing
+    so needs no database."""
+    return presented_api_key(request) is not None or bool(request.cookies.get(sessions.SESSION_COOKIE))
+
+
 def resolve_principal(request: Request, session: Session) -> Principal:
     token = presented_api_key(request)
     if token is not None:
@@ -141,6 +147,13 @@ def clear_session_cookie(request: Request) -> None:
 
 
 def get_principal(request: Request, session: SessionDep) -> Principal:
+    return principal_in(request, session)
+
+
+def principal_in(request: Request, session: Session) -> Principal:
+    """The caller, resolved once per request (with `session` when credentials need looking up) and charged
+    against their own rate limits; `get_principal` as a plain function, for endpoints that run their work in
+    one thread-pool hop of their own."""
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is None:
         cached = resolve_principal(request, session)

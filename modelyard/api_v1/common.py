@@ -11,18 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from enum import IntFlag
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
-from modelyard.accounts.auth import Principal
+from modelyard.accounts.auth import ANONYMOUS, Principal, presents_credentials, principal_in
 from modelyard.catalog.effects import PUBLIC_CATALOG_TAG
 from modelyard.core.errors import BadRequest
-from modelyard.core.http import runtime_of
+from modelyard.core.http import RequestDb, runtime_of
 
 PUBLIC_CACHE = "public, s-maxage=300, stale-while-revalidate=150"
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -129,15 +131,25 @@ def path_id(raw: str) -> int:
     return number
 
 
-def public_json(principal: Principal, data: Any, *, status_code: int = 200, body: bytes | None = None) -> Response:
-    """A response as Civitai's public endpoints send it: CORS open, and cached at the edge unless personal.
-    Pages of models run to hundreds of kilobytes: orjson writes them several times faster than `json`, and
-    writes the (UTC) datetimes in them as Civitai does, `2024-05-01T12:00:00.123456Z`. `body`: the JSON already
-    written."""
+JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+
+
+def public_json(
+    principal: Principal,
+    data: Any,
+    *,
+    status_code: int = 200,
+    body: bytes | None = None,
+    public_cache: str = PUBLIC_CACHE,
+) -> Response:
+    """A response as Civitai's public endpoints send it: CORS open, and cached at the edge (`public_cache`) unless
+    personal. Pages of models run to hundreds of kilobytes: orjson writes them several times faster than `json`,
+    and writes the (UTC) datetimes in them as Civitai does, `2024-05-01T12:00:00.123456Z`, naive ones as UTC
+    (`rows.utc_naive`). `body`: the JSON already written."""
     headers = {"Access-Control-Allow-Origin": "*"}
-    headers["Cache-Control"] = PUBLIC_CACHE if principal.user is None else "private, no-store"
+    headers["Cache-Control"] = public_cache if principal.user is None else "private, no-store"
     return Response(
-        body if body is not None else orjson.dumps(data, option=orjson.OPT_UTC_Z),
+        body if body is not None else orjson.dumps(data, option=JSON_OPTIONS),
         status_code=status_code,
         headers=headers,
         media_type="application/json",
@@ -145,7 +157,13 @@ def public_json(principal: Principal, data: Any, *, status_code: int = 200, body
 
 
 def cached_public_json(
-    request: Request, principal: Principal, key: str, build: Callable[[], Any], *, personal: bool
+    request: Request,
+    principal: Principal,
+    key: str,
+    build: Callable[[], Any],
+    *,
+    personal: bool,
+    public_cache: str = PUBLIC_CACHE,
 ) -> Response:
     """`public_json(principal, build())`, the body served from the cache when the same `key` was built less than
     `api_v1_cache_seconds` ago and no model changed since (`catalog.effects.PUBLIC_CATALOG_TAG`). A `personal`
@@ -153,13 +171,47 @@ def cached_public_json(
     runtime = runtime_of(request)
     ttl = runtime.settings.api_v1_cache_seconds
     if personal or ttl == 0:
-        return public_json(principal, build())
+        return public_json(principal, build(), public_cache=public_cache)
 
     def text() -> str:
-        return orjson.dumps(build(), option=orjson.OPT_UTC_Z).decode()
+        return orjson.dumps(build(), option=JSON_OPTIONS).decode()
 
-    body = runtime.cache.get_or_set(f"api-v1:{key}", text, ttl=ttl, tags=[PUBLIC_CATALOG_TAG])
-    return public_json(principal, None, body=body.encode())
+    body = runtime.cache.get_or_set(_cache_key(key), text, ttl=ttl, tags=[PUBLIC_CATALOG_TAG])
+    return public_json(principal, None, body=body.encode(), public_cache=public_cache)
+
+
+async def public_read(
+    request: Request,
+    db: RequestDb,
+    build: Callable[[Session, Principal], Any],
+    *,
+    cache_key: str | None = None,
+    same_for_everyone: bool = False,
+    public_cache: str = PUBLIC_CACHE,
+) -> Response:
+    """A hot v1 read (`core.hot`): `build(session, principal)` and the caller's identity resolved in ONE
+    thread-pool hop, answered as `public_json`. With a `cache_key` the body is cached as `cached_public_json`
+    caches it: for anonymous callers, and for everyone when it is `same_for_everyone`. An anonymous caller
+    whose body this process holds is answered at once, without a hop or any I/O."""
+    ttl = db.runtime.settings.api_v1_cache_seconds
+    if cache_key is not None and ttl and not presents_credentials(request):
+        held = db.runtime.cache.peek(_cache_key(cache_key))
+        if held is not None:
+            return public_json(ANONYMOUS, None, body=held.encode(), public_cache=public_cache)
+
+    def work(session: Session) -> Response:
+        principal = principal_in(request, session)
+        if cache_key is None:
+            return public_json(principal, build(session, principal), public_cache=public_cache)
+        personal = principal.user is not None and not same_for_everyone
+        body = partial(build, session, principal)
+        return cached_public_json(request, principal, cache_key, body, personal=personal, public_cache=public_cache)
+
+    return await db.run(work)
+
+
+def _cache_key(key: str) -> str:
+    return f"api-v1:{key}"
 
 
 def canonical_query(request: Request) -> str:

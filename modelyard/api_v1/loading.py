@@ -2,7 +2,7 @@
 versions with their files and hashes, the owners' showcase images at the requested browsing level, creators,
 tags and base-model ecosystems.
 
-A list page is hundreds of rows, so rows stay plain Core rows (no ORM instances), and each statement is built
+A list page is hundreds of rows, so rows are plain named tuples (`api_v1.rows`), and each statement is built
 once per database dialect with its ids as one parameter: a request only binds and runs them.
 """
 
@@ -14,10 +14,12 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import ARRAY, ColumnElement, Executable, Integer, String, any_, bindparam, select, type_coerce
+from sqlalchemy import ARRAY, ColumnElement, Executable, Integer, String, any_, bindparam, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
+from modelyard.api_v1.rows import plain, text, utc_naive
 from modelyard.catalog import visibility
 from modelyard.catalog.enums import FileVisibility
 from modelyard.catalog.files import primary_file
@@ -35,32 +37,27 @@ def model_level(model: Model) -> int:
     return NSFW_MODEL_LEVEL if model.nsfw else (model.nsfw_level or 1)
 
 
-def _text(column: Any) -> Any:
-    """An enum column read as its plain string. The enums are StrEnums spelled as stored, so the strings compare
-    equal to their members and serialize the same; a page skips turning thousands of strings into members."""
-    return type_coerce(column, String).label(column.key)
-
-
 # A file as a plain row, with the attributes shapes, the primary-file rule and download names read.
 FILE_COLUMNS = (
     ModelFile.id, ModelFile.model_version_id, ModelFile.name, ModelFile.override_name, ModelFile.size_kb,
-    ModelFile.type, ModelFile.metadata_.label("metadata_"), _text(ModelFile.pickle_scan_result),
-    ModelFile.pickle_scan_message, _text(ModelFile.virus_scan_result), ModelFile.virus_scan_message,
-    ModelFile.scanned_at, ModelFile.replaced_at,
+    ModelFile.type, ModelFile.metadata_.label("metadata_"), text(ModelFile.pickle_scan_result),
+    ModelFile.pickle_scan_message, text(ModelFile.virus_scan_result), ModelFile.virus_scan_message,
+    utc_naive(ModelFile.scanned_at), utc_naive(ModelFile.replaced_at),
 )  # fmt: skip
 # Models and versions of a list page as plain rows too, with the attributes the shapes and the visibility rule read.
 MODEL_COLUMNS = (
-    Model.id, Model.user_id, Model.name, Model.description_html, _text(Model.type), _text(Model.status),
-    _text(Model.availability), _text(Model.mode), Model.nsfw, Model.nsfw_level, Model.poi, Model.minor,
+    Model.id, Model.user_id, Model.name, Model.description_html, text(Model.type), text(Model.status),
+    text(Model.availability), text(Model.mode), Model.nsfw, Model.nsfw_level, Model.poi, Model.minor,
     Model.sfw_only, Model.allow_no_credit, Model.allow_commercial_use, Model.allow_derivatives,
     Model.allow_different_license, Model.download_count, Model.published_at, Model.created_at,
 )  # fmt: skip
 VERSION_COLUMNS = (
     ModelVersion.id, ModelVersion.model_id, ModelVersion.index, ModelVersion.name, ModelVersion.description_html,
-    ModelVersion.base_model, _text(ModelVersion.base_model_type), ModelVersion.trained_words,
-    _text(ModelVersion.availability), _text(ModelVersion.status), ModelVersion.published_at,
-    ModelVersion.early_access_ends_at, ModelVersion.download_count, ModelVersion.created_at, ModelVersion.updated_at,
-    _text(ModelVersion.training_status), _text(ModelVersion.upload_type), _text(ModelVersion.usage_control),
+    ModelVersion.base_model, text(ModelVersion.base_model_type), ModelVersion.trained_words,
+    text(ModelVersion.availability), text(ModelVersion.status), utc_naive(ModelVersion.published_at),
+    utc_naive(ModelVersion.early_access_ends_at), ModelVersion.download_count, utc_naive(ModelVersion.created_at),
+    utc_naive(ModelVersion.updated_at),
+    text(ModelVersion.training_status), text(ModelVersion.upload_type), text(ModelVersion.usage_control),
     ModelVersion.require_auth,
 )  # fmt: skip
 IMAGE_COLUMNS = (
@@ -70,7 +67,7 @@ IMAGE_COLUMNS = (
 
 def model_row(session: Session, model_id: int) -> Any:
     """A model as a row of MODEL_COLUMNS (it exists: the caller found it by a join)."""
-    return session.connection().execute(_MODEL, {"id": model_id}).one()
+    return plain(session.connection().execute(_MODEL, {"id": model_id}))[0]
 
 
 _MODEL = select(*MODEL_COLUMNS).where(Model.id == bindparam("id"))
@@ -165,8 +162,10 @@ class _Runner:
         self.dialect = self.connection.dialect.name
 
     def __call__(self, name: str, ids: Collection[int], **parameters: Any) -> Sequence[Any]:
-        # All rows at once: psycopg fetches one by one several times slower.
-        return self.connection.execute(_statement(name, self.dialect), {"ids": list(ids), **parameters}).all()
+        bound: Any = list(ids)
+        if self.dialect == "postgresql":  # an array literal: psycopg dumps a list of ints number by number
+            bound = "{" + ",".join(map(str, bound)) + "}"
+        return plain(self.connection.execute(_statement(name, self.dialect), {"ids": bound, **parameters}))
 
 
 @functools.cache
@@ -175,7 +174,8 @@ def _statement(name: str, dialect: str) -> Executable:
         """`column IN (:ids)`; on PostgreSQL one array parameter (`= ANY`), so the statement's text, and the
         server's plan for it, stay the same whatever the number of ids."""
         if dialect == "postgresql":
-            return cast(ColumnElement[bool], column == any_(bindparam("ids", type_=ARRAY(Integer))))
+            ids = sql_cast(bindparam("ids", type_=String), ARRAY(Integer))
+            return cast(ColumnElement[bool], column == any_(ids))
         return cast(ColumnElement[bool], column.in_(bindparam("ids", expanding=True)))
 
     if name == "versions":
@@ -192,7 +192,7 @@ def _statement(name: str, dialect: str) -> Executable:
         live = (ModelFile.replaced_at.is_(None), ModelFile.visibility != FileVisibility.Private)
         return select(*FILE_COLUMNS).where(among(ModelFile.model_version_id), *live).order_by(ModelFile.id)
     if name == "hashes":
-        return select(ModelFileHash.file_id, _text(ModelFileHash.type), ModelFileHash.hash).where(
+        return select(ModelFileHash.file_id, text(ModelFileHash.type), ModelFileHash.hash).where(
             among(ModelFileHash.file_id)
         )
     if name == "images":

@@ -18,16 +18,16 @@ from fastapi.responses import Response
 from sqlalchemy import ColumnElement, Select, String, and_, case, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from modelyard.accounts.auth import PrincipalDep
+from modelyard.accounts.auth import Principal, PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.api_v1 import loading, shapes
 from modelyard.api_v1.common import (
     Params,
-    cached_public_json,
     canonical_query,
     next_page_url,
     path_id,
     public_json,
+    public_read,
     query_docs,
 )
 from modelyard.catalog import visibility
@@ -35,9 +35,11 @@ from modelyard.catalog.enums import CheckpointType, CommercialUse, ModelStatus, 
 from modelyard.catalog.models import Model, ModelVersion, Tag, TagOnModel
 from modelyard.core.db import contains_pattern, utcnow
 from modelyard.core.errors import BadRequest, NotFound, RateLimited, Unauthorized
-from modelyard.core.http import SessionDep, runtime_of
+from modelyard.core.hot import HotReads
+from modelyard.core.http import DbDep, SessionDep, runtime_of
 
 router = APIRouter(tags=["Civitai API v1"])
+hot = HotReads(router)
 
 SORTS = (
     "Highest Rated",
@@ -165,17 +167,17 @@ LIST_PARAMETERS = query_docs(
 )
 
 
-@router.get("/api/v1/models", summary="List and search models (Civitai v1)", openapi_extra=LIST_PARAMETERS)
-def list_models(request: Request, principal: PrincipalDep, session: SessionDep) -> Response:
+@hot.get("/api/v1/models", summary="List and search models (Civitai v1)", openapi_extra=LIST_PARAMETERS)
+async def list_models(request: Request, db: DbDep) -> Response:
     """Published models with their versions, files and showcase images, `{items, metadata}`. Lists accept
-    repeated parameters or comma-joined values; booleans `true` or `True`."""
-    viewer = principal.user
+    repeated parameters or comma-joined values; booleans `true` or `True`. A signed-in caller's list also holds
+    their own unlisted models."""
     key = f"models?{canonical_query(request)}"
-    build = partial(_list_page, request, viewer, session)
-    return cached_public_json(request, principal, key, build, personal=viewer is not None)
+    return await public_read(request, db, partial(_list_page, request), cache_key=key)
 
 
-def _list_page(request: Request, viewer: User | None, session: Session) -> dict[str, Any]:
+def _list_page(request: Request, session: Session, principal: Principal) -> dict[str, Any]:
+    viewer = principal.user
     params = Params(request.query_params)
     limit = params.integer("limit", low=0, high=100, default=100) or 100
     page = params.integer("page", low=1, high=10**6)
@@ -190,23 +192,26 @@ def _list_page(request: Request, viewer: User | None, session: Session) -> dict[
     order = [sort.column.desc(), Model.id.desc()] if sort.descending else [sort.column.asc(), Model.id.asc()]
     query = query.order_by(*order)
     metadata: dict[str, Any] = {}
-    rows = session.connection().execute  # plain rows: a page is a hundred models
+
+    def rows(statement: Select[Any]) -> list[Any]:
+        return loading.plain(session.connection().execute(statement))
+
     if text:  # a search pages by offset, carried in the cursor
         offset = _offset_cursor(cursor)
-        models = rows(query.offset(offset).limit(limit + 1)).all()
+        models = rows(query.offset(offset).limit(limit + 1))
         more = len(models) > limit
         models = models[:limit]
         if more:
             metadata["nextCursor"] = str(offset + limit)
     elif page is not None:
-        models = rows(query.offset((page - 1) * limit).limit(limit + 1)).all()
+        models = rows(query.offset((page - 1) * limit).limit(limit + 1))
         more = len(models) > limit
         models = models[:limit]
         metadata.update({"currentPage": page, "pageSize": limit})
     else:
         if cursor:
             query = query.where(_after(sort, cursor))
-        models = rows(query.limit(limit + 1)).all()
+        models = rows(query.limit(limit + 1))
         more = len(models) > limit
         models = models[:limit]
         if more:

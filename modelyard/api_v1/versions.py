@@ -14,20 +14,23 @@ from fastapi.responses import Response
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from modelyard.accounts.auth import PrincipalDep
+from modelyard.accounts.auth import Principal, PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.api_v1 import loading, shapes
-from modelyard.api_v1.common import cached_public_json, path_id, public_json
+from modelyard.api_v1.common import path_id, public_json, public_read
 from modelyard.catalog import visibility
 from modelyard.catalog.downloads import download_filename
 from modelyard.catalog.enums import FileVisibility
 from modelyard.catalog.models import Model, ModelFile, ModelFileHash, ModelVersion
 from modelyard.core.errors import BadRequest, NotFound
-from modelyard.core.http import SessionDep, runtime_of
+from modelyard.core.hot import HotReads
+from modelyard.core.http import DbDep, SessionDep, runtime_of
 
 router = APIRouter(tags=["Civitai API v1"])
+hot = HotReads(router)
 BULK_VERSIONS = 100
 BULK_IDS = 10_000
+HASH_CACHE = "public, s-maxage=3600, stale-while-revalidate=300"  # Civitai's, for a lookup
 _HEX = re.compile(r"[0-9A-Fa-f]{8,64}")
 
 
@@ -82,22 +85,20 @@ def _clean_hashes(values: Any, limit: int) -> list[str]:
     return list(dict.fromkeys(value.strip().upper() for value in values))
 
 
-@router.get("/api/v1/model-versions/by-hash/{hash_value}", summary="A model version by a file hash (Civitai v1)")
-def by_hash(hash_value: str, request: Request, principal: PrincipalDep, session: SessionDep) -> Response:
+@hot.get("/api/v1/model-versions/by-hash/{hash_value}", summary="A model version by a file hash (Civitai v1)")
+async def by_hash(hash_value: str, request: Request, db: DbDep) -> Response:
     """Any of the six hash types (SHA256, AutoV1, AutoV2, AutoV3, CRC32, BLAKE3), in any case."""
     (wanted,) = _clean_hashes([hash_value], 1)
 
-    def body() -> dict[str, Any]:  # the same for everyone: published files only
+    def body(session: Session, _caller: Principal) -> dict[str, Any]:  # published files only: the same for all
         found = _published_by_hash(session, [wanted])
         if not found:
             raise NotFound("Model not found")
         _, version_id, model_id = found[0]
         return _body(request, session, None, version_id, loading.model_row(session, model_id))
 
-    response = cached_public_json(request, principal, f"by-hash:{wanted}", body, personal=False)
-    if principal.user is None:
-        response.headers["Cache-Control"] = "public, s-maxage=3600, stale-while-revalidate=300"
-    return response
+    key = f"by-hash:{wanted}"
+    return await public_read(request, db, body, cache_key=key, same_for_everyone=True, public_cache=HASH_CACHE)
 
 
 HashList = Annotated[Any, Body(description="A JSON array of hash strings")]

@@ -98,6 +98,12 @@ class Cache:
         value = self._lookup(key)
         return default if value is _MISS else value
 
+    def peek(self, key: str) -> Any:
+        """The value if this process holds it, fresh, else None: no I/O at all (Redis is not asked), so an event
+        loop may call it."""
+        value = self._local(key)
+        return None if value is _MISS else value
+
     def get_or_set(self, key: str, loader: Callable[[], T], *, ttl: int | None = None, tags: Iterable[str] = ()) -> T:
         """The cached value, or `loader()` stored under `tags` (JSON values only)."""
         tags = tuple(tags)
@@ -162,14 +168,21 @@ class Cache:
         with self._versions_lock:
             return all(self._versions.get(tag, 0) == version for tag, version in versions.items())
 
-    def _lookup(self, key: str) -> Any:
+    def _local(self, key: str) -> Any:
         local = self.local.get(key)
-        if local is not None:
-            value, versions = local
-            if self._fresh(versions):
-                self.hits["local"] += 1
-                return value
+        if local is None:
+            return _MISS
+        value, versions = local
+        if not self._fresh(versions):
             self.local.delete(key)
+            return _MISS
+        self.hits["local"] += 1
+        return value
+
+    def _lookup(self, key: str) -> Any:
+        value = self._local(key)
+        if value is not _MISS:
+            return value
         if self.redis is not None:
             raw = self.redis.get(self.prefix + key)
             if raw is not None:

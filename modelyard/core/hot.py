@@ -9,8 +9,9 @@ the 405 for another method treat it like any route.
 
 What a hot read may take, checked when it is declared: path parameters typed `str`, the `Request`, and the
 request-scoped helpers `DbDep` and `RuntimeDep`. It must be `async` and return a `Response` (FastAPI would
-otherwise validate and serialise the value). Anything FastAPI has to parse or check (query parameters, a
-body, the caller's identity) needs a normal route.
+otherwise validate and serialise the value). Anything else FastAPI would parse or check needs a normal route,
+or the endpoint does it itself: the v1 API reads its query parameters by hand (`api_v1.common.Params`) and
+resolves the caller inside its one thread-pool hop (`accounts.auth.principal_in`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ from starlette.responses import Response
 from modelyard.core.hot import HotReads, HotRoute
 from modelyard.core.http import DbDep, RuntimeDep
 from modelyard.core.runtime import Runtime, set_runtime
-from tests.support.factories import create_user
+from tests.api_v1.test_versions import hashes_of
+from tests.support.catalog import create_model
+from tests.support.factories import create_api_key, create_user
 
 
 @pytest.fixture
@@ -32,10 +34,14 @@ def without_hot_routes(runtime: Runtime) -> Iterator[TestClient]:
         set_runtime(runtime)
 
 
-def test_the_app_serves_the_profile_read_from_a_hot_route(app: FastAPI) -> None:
+def test_the_app_serves_its_hottest_reads_from_hot_routes(app: FastAPI) -> None:
     hot = [route for route in app.router.routes if isinstance(route, HotRoute)]
-    assert [route.path for route in hot] == ["/api/users/{username}"]
-    assert app.router.routes[0] is hot[0], "hot routes are tried before every other route"
+    assert sorted(route.path for route in hot) == [
+        "/api/users/{username}",
+        "/api/v1/model-versions/by-hash/{hash_value}",
+        "/api/v1/models",
+    ]
+    assert app.router.routes[: len(hot)] == hot, "hot routes are tried before every other route"
 
 
 @pytest.mark.parametrize(
@@ -56,6 +62,38 @@ def test_a_hot_route_answers_as_the_fastapi_route_would(
     hot, plain = client.request(method, url), without_hot_routes.request(method, url)
     assert (hot.status_code, hot.content) == (plain.status_code, plain.content)
     assert drop_request_id(hot.headers) == drop_request_id(plain.headers)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "signed_in"),
+    [
+        ("GET", "/api/v1/models?limit=2&sort=Newest", False),
+        ("GET", "/api/v1/models?limit=2&sort=Newest", True),
+        ("GET", "/api/v1/models?limit=nope", False),
+        ("GET", "/api/v1/model-versions/by-hash/{sha256}", False),
+        ("GET", "/api/v1/model-versions/by-hash/{sha256}", True),
+        ("GET", "/api/v1/model-versions/by-hash/{missing}", False),
+        ("GET", "/api/v1/model-versions/by-hash/not-a-hash", False),
+        ("POST", "/api/v1/models", False),
+        ("HEAD", "/api/v1/models", False),
+    ],
+)
+def test_the_v1_hot_routes_answer_as_the_fastapi_routes_would(
+    client: TestClient, without_hot_routes: TestClient, runtime: Runtime, method: str, path: str, signed_in: bool
+) -> None:
+    owner = create_user(runtime)
+    made = create_model(runtime, owner, name="Hot", published=True, with_post=False)
+    create_model(runtime, owner, name="Draft", published=False, with_post=False)
+    url = path.format(sha256=hashes_of(runtime, made.file_ids[0])["SHA256"].lower(), missing="AB" * 32)
+    headers = {"Authorization": f"Bearer {create_api_key(runtime, owner)}"} if signed_in else {}
+    # Twice each, so that a cached answer is compared too.
+    for _ in range(2):
+        hot, plain = (
+            client.request(method, url, headers=headers),
+            without_hot_routes.request(method, url, headers=headers),
+        )
+        assert (hot.status_code, hot.content) == (plain.status_code, plain.content)
+        assert drop_request_id(hot.headers) == drop_request_id(plain.headers)
 
 
 def current_user() -> str:
