@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache, partial
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import ColumnElement, Select, String, and_, case, cast, exists, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, String, and_, bindparam, case, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
+from starlette.datastructures import QueryParams
 
 from modelyard.accounts.auth import Principal, PrincipalDep
 from modelyard.accounts.models import User
@@ -110,9 +112,8 @@ def filtered(params: Params, viewer: User | None) -> Select[Any]:
     if version_filters:
         published = and_(ModelVersion.model_id == Model.id, ModelVersion.status == ModelStatus.Published)
         query = query.where(exists().where(published, *version_filters))
-    days = PERIODS[(params.choices("period", PERIODS, split=False) or ["AllTime"])[0]]
-    if days is not None:
-        query = query.where(Model.published_at >= utcnow() - timedelta(days=days))
+    if _period_days(params) is not None:
+        query = query.where(Model.published_at >= bindparam("since", type_=Model.published_at.type))
     if params.boolean("favorites") or params.boolean("hidden"):
         if viewer is None:
             raise Unauthorized("Unauthorized")
@@ -122,6 +123,16 @@ def filtered(params: Params, viewer: User | None) -> Select[Any]:
     if text:
         query = query.where(Model.name.ilike(contains_pattern(text), escape="\\"))
     return query
+
+
+def _period_days(params: Params) -> int | None:
+    return PERIODS[(params.choices("period", PERIODS, split=False) or ["AllTime"])[0]]
+
+
+def _since(params: Params) -> datetime | None:
+    """Where the period asked for starts (`since` of `page_statement`), None for all time."""
+    days = _period_days(params)
+    return None if days is None else utcnow() - timedelta(days=days)
 
 
 def _license_filters(params: Params, query: Select[Any]) -> Select[Any]:
@@ -188,34 +199,22 @@ def _list_page(request: Request, session: Session, principal: Principal) -> dict
     if page is not None and page * limit > MAX_OFFSET_ITEMS:
         raise RateLimited("You've requested too many pages, please use cursors instead")
     sort = sort_for((params.choices("sort", SORTS, split=False) or ["Highest Rated"])[0])
-    query = filtered(params, viewer)
-    order = [sort.column.desc(), Model.id.desc()] if sort.descending else [sort.column.asc(), Model.id.asc()]
-    query = query.order_by(*order)
-    metadata: dict[str, Any] = {}
-
-    def rows(statement: Select[Any]) -> list[Any]:
-        return loading.plain(session.connection().execute(statement))
-
+    values: dict[str, Any] = {"limit": limit + 1, "since": _since(params)}
     if text:  # a search pages by offset, carried in the cursor
-        offset = _offset_cursor(cursor)
-        models = rows(query.offset(offset).limit(limit + 1))
-        more = len(models) > limit
-        models = models[:limit]
-        if more:
-            metadata["nextCursor"] = str(offset + limit)
+        mode, values["offset"] = "offset", _offset_cursor(cursor)
     elif page is not None:
-        models = rows(query.offset((page - 1) * limit).limit(limit + 1))
-        more = len(models) > limit
-        models = models[:limit]
-        metadata.update({"currentPage": page, "pageSize": limit})
+        mode, values["offset"] = "offset", (page - 1) * limit
+    elif cursor:
+        mode, (values["after_value"], values["after_id"]) = "after", _cursor_values(sort, cursor)
     else:
-        if cursor:
-            query = query.where(_after(sort, cursor))
-        models = rows(query.limit(limit + 1))
-        more = len(models) > limit
-        models = models[:limit]
-        if more:
-            metadata["nextCursor"] = _cursor_of(sort, models[-1])
+        mode = "first"
+    found = loading.plain(session.connection().execute(page_statement(params, viewer, mode), values))
+    models, more = found[:limit], len(found) > limit
+    metadata: dict[str, Any] = {}
+    if page is not None:
+        metadata.update({"currentPage": page, "pageSize": limit})
+    elif more:
+        metadata["nextCursor"] = str(values["offset"] + limit) if text else _cursor_of(sort, models[-1])
     if more:
         changes = {"page": str(page + 1)} if page is not None else {"cursor": metadata["nextCursor"]}
         metadata["nextPage"] = next_page_url(request, changes)
@@ -224,6 +223,36 @@ def _list_page(request: Request, session: Session, principal: Principal) -> dict
     primary_only = bool(params.boolean("primaryFileOnly"))
     items = [shapes.model_json(base, loaded, model, primary_only=primary_only) for model in models]
     return {"items": items, "metadata": metadata}
+
+
+PAGING = frozenset({"limit", "page", "cursor", "token"})
+
+
+def page_statement(params: Params, viewer: User | None, mode: str) -> Select[Any]:
+    """The page's query, its paging values (and the period's start) left as parameters: `limit`, `since`, and
+    `offset` (mode "offset") or `after_value` and `after_id` (mode "after"). Building a statement and keying
+    SQLAlchemy's compiled cache on it costs more than the query, so anonymous lists reuse theirs, one per
+    question (the filters, sorted) and mode."""
+    if viewer is not None:  # the viewer's own unlisted models are in it
+        return _page_statement(params, viewer, mode)
+    question = urlencode(sorted((k, v) for k, v in params.query.multi_items() if k not in PAGING))
+    return _anonymous_page_statement(question, mode)
+
+
+@lru_cache(maxsize=256)
+def _anonymous_page_statement(question: str, mode: str) -> Select[Any]:
+    return _page_statement(Params(QueryParams(question)), None, mode)
+
+
+def _page_statement(params: Params, viewer: User | None, mode: str) -> Select[Any]:
+    sort = sort_for((params.choices("sort", SORTS, split=False) or ["Highest Rated"])[0])
+    order = [sort.column.desc(), Model.id.desc()] if sort.descending else [sort.column.asc(), Model.id.asc()]
+    query = filtered(params, viewer).order_by(*order).limit(bindparam("limit", type_=Integer))
+    if mode == "offset":
+        return query.offset(bindparam("offset", type_=Integer))
+    if mode == "after":
+        return query.where(_after(sort))
+    return query
 
 
 @router.get("/api/v1/models/{model_id}", summary="One model (Civitai v1)")
@@ -250,14 +279,28 @@ def _cursor_of(sort: Sort, model: Any) -> str:
     return f"{model.download_count}|{model.id}"
 
 
-def _after(sort: Sort, cursor: str) -> ColumnElement[bool]:
-    """Rows strictly after the cursor's (value, id) in the sort's order."""
+_INT4 = range(-(2**31), 2**31)  # ids and counts are 32-bit columns
+
+
+def _cursor_values(sort: Sort, cursor: str) -> tuple[Any, int]:
+    """The (sort value, id) a cursor carries: `after_value` and `after_id` of `page_statement`."""
     raw_value, _, raw_id = cursor.rpartition("|")
     try:
         last_id = int(raw_id)
         value: Any = datetime.fromisoformat(raw_value) if sort.is_date else int(raw_value)
     except ValueError:
         raise BadRequest("Invalid cursor: use metadata.nextCursor from the previous page") from None
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # cursors are written in UTC; one written by hand may leave it out
+    if last_id not in _INT4 or (not sort.is_date and value not in _INT4):
+        raise BadRequest("Invalid cursor: out of range")
+    return value, last_id
+
+
+def _after(sort: Sort) -> ColumnElement[bool]:
+    """Rows strictly after the cursor's (`after_value`, `after_id`) in the sort's order."""
+    value = bindparam("after_value", type_=sort.column.type)
+    last_id = bindparam("after_id", type_=Integer)
     if sort.descending:
         return or_(sort.column < value, and_(sort.column == value, Model.id < last_id))
     return or_(sort.column > value, and_(sort.column == value, Model.id > last_id))

@@ -3,13 +3,15 @@ never skip or repeat, its paging rules, filters as real clients send them, and t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
+from modelyard.catalog.effects import PUBLIC_CATALOG_TAG
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
+from modelyard.core.db import utcnow
 from modelyard.images.models import Post
 from tests.support.catalog import create_model
 from tests.support.factories import create_api_key, create_user
@@ -129,6 +131,43 @@ def test_pages_and_their_limits(runtime, client, owner):
     with_query = client.get("/api/v1/models?page=1&query=P")
     assert with_query.status_code == 400
     assert with_query.json()["error"] == "Cannot use page param with query search. Use cursor-based pagination."
+
+
+def test_a_period_counts_back_from_the_time_of_the_request(runtime, client, owner):
+    recent = create_model(runtime, owner, name="Recent", published=True, with_post=False)
+    older = create_model(runtime, owner, name="Older", published=True, with_post=False)
+    with runtime.db.transaction() as session:
+        session.execute(update(Model).where(Model.id == older.id).values(published_at=utcnow() - timedelta(days=10)))
+
+    def ids(period: str) -> list[int]:
+        response = client.get(f"/api/v1/models?period={period}&sort=Newest")
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    assert ids("Week") == [recent.id]
+    assert ids("Month") == ids("AllTime") == [recent.id, older.id]
+    # The same question again, answered from the database (not the response cache) with its statement reused.
+    runtime.cache.invalidate(PUBLIC_CATALOG_TAG)
+    with runtime.db.transaction() as session:
+        session.execute(update(Model).where(Model.id == older.id).values(published_at=utcnow() - timedelta(days=3)))
+    assert ids("Week") == [recent.id, older.id]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["99999999999|1", "5|99999999999", "-99999999999|1", "1|nope", "|", "2024-01-01T00:00:00|1"],
+)
+def test_a_cursor_out_of_range_is_a_400(client, cursor):
+    response = client.get("/api/v1/models", params={"cursor": cursor})
+    assert response.status_code == 400, response.text
+    assert "cursor" in response.json()["error"]
+
+
+def test_a_date_cursor_written_without_a_zone_reads_as_utc(runtime, client, owner):
+    made = create_model(runtime, owner, name="Dated", published=True, with_post=False)
+    response = client.get("/api/v1/models", params={"sort": "Newest", "cursor": f"2999-01-01T00:00:00|{made.id + 1}"})
+    assert response.status_code == 200, response.text
+    assert [item["id"] for item in response.json()["items"]] == [made.id]
 
 
 @pytest.mark.parametrize(
