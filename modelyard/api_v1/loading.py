@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import ARRAY, ColumnElement, Executable, Integer, String, any_, bindparam, select
+from sqlalchemy import ARRAY, ColumnElement, Executable, Integer, Result, String, any_, bindparam, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
@@ -162,10 +162,13 @@ class _Runner:
         self.dialect = self.connection.dialect.name
 
     def __call__(self, name: str, ids: Collection[int], **parameters: Any) -> Sequence[Any]:
+        return plain(self.execute(name, ids, **parameters))
+
+    def execute(self, name: str, ids: Collection[int], **parameters: Any) -> Result[Any]:
         bound: Any = list(ids)
         if self.dialect == "postgresql":  # an array literal: psycopg dumps a list of ints number by number
             bound = "{" + ",".join(map(str, bound)) + "}"
-        return plain(self.connection.execute(_statement(name, self.dialect), {"ids": bound, **parameters}))
+        return self.connection.execute(_statement(name, self.dialect), {"ids": bound, **parameters})
 
 
 @functools.cache
