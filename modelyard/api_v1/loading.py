@@ -19,7 +19,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
-from modelyard.api_v1.rows import plain, text, utc_naive
+from modelyard.api_v1.rows import plain, text, tuples, utc_naive
 from modelyard.catalog import visibility
 from modelyard.catalog.enums import FileVisibility
 from modelyard.catalog.files import primary_file
@@ -139,10 +139,10 @@ def load(
         _images(run, loaded, models, version_ids)
     if only_versions is None:
         storage = get_runtime().storage
-        for user_id, username, avatar_key in run("creators", {model.user_id for model in models}):
+        for user_id, username, avatar_key in run.tuples("creators", {model.user_id for model in models}):
             avatar = storage.download_url(avatar_key) if avatar_key else None
             loaded.creators[user_id] = {"username": username, "image": avatar}
-        for model_id, name in run("tags", model_ids):
+        for model_id, name in run.tuples("tags", model_ids):
             loaded.tags.setdefault(model_id, []).append(name)
     base_models = {v.base_model for versions in loaded.versions.values() for v in versions}
     if base_models:
@@ -162,7 +162,12 @@ class _Runner:
         self.dialect = self.connection.dialect.name
 
     def __call__(self, name: str, ids: Collection[int], **parameters: Any) -> Sequence[Any]:
+        """Rows as named tuples."""
         return plain(self.execute(name, ids, **parameters))
+
+    def tuples(self, name: str, ids: Collection[int], **parameters: Any) -> Sequence[Any]:
+        """Rows to unpack by position: cheaper still, for rows read once."""
+        return tuples(self.execute(name, ids, **parameters))
 
     def execute(self, name: str, ids: Collection[int], **parameters: Any) -> Result[Any]:
         bound: Any = list(ids)
@@ -232,7 +237,7 @@ def _files(run: _Runner, loaded: Loaded, version_ids: list[int]) -> None:
         loaded.primary[version_id] = primary_file(files)
     if rows:
         hashes = loaded.hashes
-        for file_id, kind, value in run("hashes", [row.id for row in rows]):
+        for file_id, kind, value in run.tuples("hashes", [row.id for row in rows]):
             hashes.setdefault(file_id, {})[kind] = value.upper()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections import namedtuple
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,15 +25,19 @@ from sqlalchemy.sql.functions import FunctionElement
 
 
 def plain(result: Result[Any]) -> list[Any]:
-    """The result's rows as named tuples, fields named as its columns; fetched all at once (psycopg fetches row
-    by row several times slower)."""
-    make = _row_type(tuple(result.keys()))._make
+    """The result's rows as named tuples, fields named as its columns."""
+    return list(map(_row_type(tuple(result.keys()))._make, tuples(result)))
+
+
+def tuples(result: Result[Any]) -> Sequence[Any]:
+    """The result's rows, to be unpacked by position; fetched all at once (psycopg fetches row by row several
+    times slower)."""
     cursor = getattr(result, "cursor", None)
     if cursor is not None and _driver_values_are_final(result):
-        rows = cursor.fetchall()
+        rows: Sequence[Any] = cursor.fetchall()
         result.close()
-        return list(map(make, rows))
-    return list(map(make, result.all()))
+        return rows
+    return result.all()
 
 
 def _driver_values_are_final(result: Result[Any]) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import Any, TypeVar, cast
 import orjson
 from sqlalchemy import DateTime, MetaData, create_engine, event, text
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, Result
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -85,17 +87,48 @@ def make_engine(settings: Settings) -> Engine:
     connect_args: dict[str, Any] = {}
     if url.startswith("postgresql"):
         connect_args["connect_timeout"] = settings.db_connect_timeout_seconds
-    return create_engine(
+    engine = create_engine(
         url,
         connect_args=connect_args,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,  # drop connections a database restart killed, so the service recovers by itself
         pool_timeout=settings.db_connect_timeout_seconds,
         # JSON columns are read on every list (tags, trigger words, file metadata): orjson reads them several
         # times faster than the json module, with the same results for the JSON we write.
         json_deserializer=orjson.loads,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_PING_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Drop connections a database restart killed, so the service recovers by itself: a connection that sat in
+    the pool longer than IDLE_PING_SECONDS is pinged when taken out, and replaced if the ping fails.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout, a round trip on every request. A connection given back
+    less than a second ago is alive unless the database went away in that second; a request then fails with or
+    without the ping (the database is down), and the error marks every pooled connection stale, so the next
+    requests reconnect."""
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("returned_at", 0.0) < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool retries the checkout with a new connection
+            raise DisconnectionError("the pooled connection is gone") from exc
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
