@@ -32,6 +32,22 @@ def test_invalidating_a_tag_misses_every_entry_under_it(runtime: Runtime) -> Non
     assert cache.get("c") == 3
 
 
+def test_peek_answers_from_this_process_only(runtime: Runtime, settings: Settings) -> None:
+    cache = runtime.cache
+    assert cache.peek("page") is None
+    cache.set("page", "[1, 2]", tags=["catalog"])
+    assert cache.peek("page") == "[1, 2]"
+    cache.invalidate("catalog")
+    assert cache.peek("page") is None
+    if SCALED:  # held in Redis but not in this process: peek does not ask Redis
+        other = Cache(settings, redis=cache.redis, events=cache.events)
+        other.set("shared", "x")
+        cache.local.clear()
+        assert cache.peek("shared") is None
+        assert cache.get("shared") == "x"
+        assert cache.peek("shared") == "x"  # now it is held here too
+
+
 def test_value_loaded_before_an_invalidation_is_not_served_after_it(runtime: Runtime) -> None:
     """A reader that read old data while a writer committed must not cache it past the invalidation."""
     cache = runtime.cache
