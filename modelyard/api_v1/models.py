@@ -32,6 +32,7 @@ from modelyard.api_v1.common import (
     public_read,
     query_docs,
 )
+from modelyard.api_v1.rows import plain
 from modelyard.catalog import visibility
 from modelyard.catalog.enums import CheckpointType, CommercialUse, ModelStatus, ModelType
 from modelyard.catalog.models import Model, ModelVersion, Tag, TagOnModel
@@ -208,7 +209,7 @@ def _list_page(request: Request, session: Session, principal: Principal) -> dict
         mode, (values["after_value"], values["after_id"]) = "after", _cursor_values(sort, cursor)
     else:
         mode = "first"
-    found = loading.plain(session.connection().execute(page_statement(params, viewer, mode), values))
+    found = plain(session.connection().execute(page_statement(params, viewer, mode), values))
     models, more = found[:limit], len(found) > limit
     metadata: dict[str, Any] = {}
     if page is not None:
