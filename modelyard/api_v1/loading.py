@@ -14,12 +14,12 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import ARRAY, ColumnElement, Executable, Integer, Result, String, any_, bindparam, select
+from sqlalchemy import ARRAY, ColumnElement, Integer, String, any_, bindparam, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
-from modelyard.api_v1.rows import plain, text, tuples, utc_naive
+from modelyard.api_v1.rows import AnySelect, Query, plain, text, utc_naive
 from modelyard.catalog import visibility
 from modelyard.catalog.enums import FileVisibility
 from modelyard.catalog.files import primary_file
@@ -127,7 +127,7 @@ def load(
     found = (
         run("versions", model_ids)
         if only_versions is None
-        else run("version bodies", model_ids, versions=list(only_versions))
+        else run("version bodies", model_ids, versions=only_versions)
     )
     versions = [version for version in found if visibility.can_view_version(viewer, version, by_id[version.model_id])]
     _files(run, loaded, [v.id for v in versions])
@@ -146,12 +146,8 @@ def load(
             loaded.tags.setdefault(model_id, []).append(name)
     base_models = {v.base_model for versions in loaded.versions.values() for v in versions}
     if base_models:
-        rows = run.connection.execute(_ECOSYSTEMS, {"names": list(base_models)})
-        loaded.ecosystems = {name: ecosystem for name, ecosystem in rows}
+        loaded.ecosystems = dict(run.tuples("ecosystems", (), names=list(base_models)))
     return loaded
-
-
-_ECOSYSTEMS = select(BaseModel.name, BaseModel.ecosystem).where(BaseModel.name.in_(bindparam("names", expanding=True)))
 
 
 class _Runner:
@@ -161,30 +157,43 @@ class _Runner:
         self.connection = session.connection()
         self.dialect = self.connection.dialect.name
 
-    def __call__(self, name: str, ids: Collection[int], **parameters: Any) -> Sequence[Any]:
+    def __call__(self, name: str, ids: Collection[int], **parameters: Any) -> list[Any]:
         """Rows as named tuples."""
-        return plain(self.execute(name, ids, **parameters))
+        return _statement(name, self.dialect).rows(self.connection, self.values(ids, parameters))
 
     def tuples(self, name: str, ids: Collection[int], **parameters: Any) -> Sequence[Any]:
         """Rows to unpack by position: cheaper still, for rows read once."""
-        return tuples(self.execute(name, ids, **parameters))
+        return _statement(name, self.dialect).tuples(self.connection, self.values(ids, parameters))
 
-    def execute(self, name: str, ids: Collection[int], **parameters: Any) -> Result[Any]:
-        bound: Any = list(ids)
-        if self.dialect == "postgresql":  # an array literal: psycopg dumps a list of ints number by number
-            bound = "{" + ",".join(map(str, bound)) + "}"
-        return self.connection.execute(_statement(name, self.dialect), {"ids": bound, **parameters})
+    def values(self, ids: Collection[int], parameters: dict[str, Any]) -> dict[str, Any]:
+        """The parameters with `ids` (and `versions`), as `among` takes them."""
+        values = {**parameters, "ids": ids}
+        for name in ("ids", "versions"):
+            if name in values:
+                values[name] = list(values[name])
+                if self.dialect == "postgresql":  # an array literal: psycopg dumps a list of ints number by number
+                    values[name] = "{" + ",".join(map(str, values[name])) + "}"
+        return values
 
 
 @functools.cache
-def _statement(name: str, dialect: str) -> Executable:
-    def among(column: Any) -> ColumnElement[bool]:
-        """`column IN (:ids)`; on PostgreSQL one array parameter (`= ANY`), so the statement's text, and the
-        server's plan for it, stay the same whatever the number of ids."""
+def _statement(name: str, dialect: str) -> Query:
+    return Query(_select(name, dialect))
+
+
+def _select(name: str, dialect: str) -> AnySelect:
+    def among(column: Any, parameter: str = "ids", element: Any = Integer) -> ColumnElement[bool]:
+        """`column IN (:parameter)`; on PostgreSQL one array parameter (`= ANY`), so the statement's text, and
+        the server's plan for it, stay the same whatever the number of values. Integers are bound as one array
+        literal (`_Runner.values`), other values as a list."""
         if dialect == "postgresql":
-            ids = sql_cast(bindparam("ids", type_=String), ARRAY(Integer))
-            return cast(ColumnElement[bool], column == any_(ids))
-        return cast(ColumnElement[bool], column.in_(bindparam("ids", expanding=True)))
+            values: Any
+            if element is Integer:
+                values = sql_cast(bindparam(parameter, type_=String), ARRAY(Integer))
+            else:
+                values = bindparam(parameter, type_=ARRAY(element))
+            return cast(ColumnElement[bool], column == any_(values))
+        return cast(ColumnElement[bool], column.in_(bindparam(parameter, expanding=True)))
 
     if name == "versions":
         return (
@@ -194,7 +203,7 @@ def _statement(name: str, dialect: str) -> Executable:
         )
     if name == "version bodies":  # the versions asked for, with training details, a JSON column lists leave alone
         return select(*VERSION_COLUMNS, ModelVersion.training_details).where(
-            among(ModelVersion.model_id), ModelVersion.id.in_(bindparam("versions", expanding=True))
+            among(ModelVersion.model_id), among(ModelVersion.id, "versions")
         )
     if name == "files":
         live = (ModelFile.replaced_at.is_(None), ModelFile.visibility != FileVisibility.Private)
@@ -223,6 +232,8 @@ def _statement(name: str, dialect: str) -> Executable:
             .join(Tag, Tag.id == TagOnModel.tag_id)
             .where(among(TagOnModel.model_id))
         )
+    if name == "ecosystems":  # of base models, by name
+        return select(BaseModel.name, BaseModel.ecosystem).where(among(BaseModel.name, "names", String))
     raise ValueError(f"no statement {name!r}")
 
 

@@ -32,7 +32,7 @@ from modelyard.api_v1.common import (
     public_read,
     query_docs,
 )
-from modelyard.api_v1.rows import plain
+from modelyard.api_v1.rows import Query
 from modelyard.catalog import visibility
 from modelyard.catalog.enums import CheckpointType, CommercialUse, ModelStatus, ModelType
 from modelyard.catalog.models import Model, ModelVersion, Tag, TagOnModel
@@ -209,7 +209,7 @@ def _list_page(request: Request, session: Session, principal: Principal) -> dict
         mode, (values["after_value"], values["after_id"]) = "after", _cursor_values(sort, cursor)
     else:
         mode = "first"
-    found = plain(session.connection().execute(page_statement(params, viewer, mode), values))
+    found = page_statement(params, viewer, mode).rows(session.connection(), values)
     models, more = found[:limit], len(found) > limit
     metadata: dict[str, Any] = {}
     if page is not None:
@@ -229,20 +229,20 @@ def _list_page(request: Request, session: Session, principal: Principal) -> dict
 PAGING = frozenset({"limit", "page", "cursor", "token"})
 
 
-def page_statement(params: Params, viewer: User | None, mode: str) -> Select[Any]:
+def page_statement(params: Params, viewer: User | None, mode: str) -> Query:
     """The page's query, its paging values (and the period's start) left as parameters: `limit`, `since`, and
     `offset` (mode "offset") or `after_value` and `after_id` (mode "after"). Building a statement and keying
     SQLAlchemy's compiled cache on it costs more than the query, so anonymous lists reuse theirs, one per
     question (the filters, sorted) and mode."""
     if viewer is not None:  # the viewer's own unlisted models are in it
-        return _page_statement(params, viewer, mode)
+        return Query(_page_statement(params, viewer, mode), once=True)
     question = urlencode(sorted((k, v) for k, v in params.query.multi_items() if k not in PAGING))
     return _anonymous_page_statement(question, mode)
 
 
 @lru_cache(maxsize=256)
-def _anonymous_page_statement(question: str, mode: str) -> Select[Any]:
-    return _page_statement(Params(QueryParams(question)), None, mode)
+def _anonymous_page_statement(question: str, mode: str) -> Query:
+    return Query(_page_statement(Params(QueryParams(question)), None, mode))
 
 
 def _page_statement(params: Params, viewer: User | None, mode: str) -> Select[Any]:
