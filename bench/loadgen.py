@@ -81,10 +81,14 @@ def check_loopback(host: str) -> None:
         raise ValueError(f"the load generator only targets loopback addresses, not {host}")
 
 
-def build_requests(host: str, port: int, paths: Sequence[str]) -> list[bytes]:
+def build_requests(host: str, port: int, paths: Sequence[str], extra_headers: Sequence[str] = ()) -> list[bytes]:
     if not paths:
         raise ValueError("no paths to request")
+    for header in extra_headers:
+        if ":" not in header or "\r" in header or "\n" in header:
+            raise ValueError(f"not a header line: {header!r}")
     headers = f"Host: {host}:{port}\r\nUser-Agent: modelyard-bench\r\nAccept: */*\r\n"
+    headers += "".join(f"{header}\r\n" for header in extra_headers)
     return [f"GET {path} HTTP/1.1\r\n{headers}\r\n".encode() for path in paths]
 
 
@@ -224,14 +228,16 @@ async def run_load(
     connections: int = 32,
     warmup: float = 3.0,
     duration: float = 10.0,
+    headers: Sequence[str] = (),
 ) -> LoadResult:
-    """Drive the server from this event loop; prefer `measure()`, which runs this in its own process."""
+    """Drive the server from this event loop; prefer `measure()`, which runs this in its own process. `headers`:
+    lines (`Name: value`) sent with every request."""
     check_loopback(host)
     if not 1 <= connections <= MAX_CONNECTIONS:
         raise ValueError(f"connections must be within 1..{MAX_CONNECTIONS}")
     if duration <= 0 or warmup < 0 or warmup + duration > MAX_SECONDS:
         raise ValueError(f"warm-up + duration must be positive and at most {MAX_SECONDS:.0f} s")
-    requests = build_requests(host, port, paths)
+    requests = build_requests(host, port, paths, headers)
     now = time.perf_counter()
     window = _Window(measure_start=now + warmup, measure_end=now + warmup + duration)
     # Spread the clients over the path list so they do not all ask for the same thing at once.
@@ -262,10 +268,11 @@ def run_load_blocking(
     connections: int = 32,
     warmup: float = 3.0,
     duration: float = 10.0,
+    headers: Sequence[str] = (),
 ) -> LoadResult:
     loop = _new_event_loop()
     try:
-        load = run_load(host, port, paths, connections=connections, warmup=warmup, duration=duration)
+        load = run_load(host, port, paths, connections=connections, warmup=warmup, duration=duration, headers=headers)
         return loop.run_until_complete(load)
     finally:
         loop.close()
@@ -280,8 +287,10 @@ def measure(
     warmup: float = 3.0,
     duration: float = 10.0,
     cpus: set[int] | None = None,
+    headers: Sequence[str] = (),
 ) -> LoadResult:
-    """Run the load generator in a child process (optionally pinned to `cpus`) and return its result."""
+    """Run the load generator in a child process (optionally pinned to `cpus`) and return its result. `headers`:
+    lines (`Name: value`) sent with every request."""
     check_loopback(host)
     args = [
         sys.executable,
@@ -298,6 +307,7 @@ def measure(
         "--duration",
         str(duration),
         "--paths-from-stdin",
+        *(f"--header={header}" for header in headers),
     ]
     root = Path(__file__).resolve().parent.parent
     python_path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
@@ -328,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before measuring")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured")
     parser.add_argument("--paths-from-stdin", action="store_true", help="read paths from stdin")
+    parser.add_argument("--header", action="append", default=[], help="a header line sent with every request")
     options = parser.parse_args(argv)
     paths = list(options.paths)
     if options.paths_from_stdin:
@@ -339,6 +350,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         connections=options.connections,
         warmup=options.warmup,
         duration=options.duration,
+        headers=options.header,
     )
     json.dump(asdict(result), sys.stdout)
     sys.stdout.write("\n")

@@ -180,18 +180,28 @@ def cached_public_json(
     return public_json(principal, None, body=body.encode(), public_cache=public_cache)
 
 
+def signed_in(session: Session, principal: Principal) -> bool:
+    """`public_read`'s default rule for a personal body: everyone signed in gets their own."""
+    return principal.user is not None
+
+
+def nobody(session: Session, principal: Principal) -> bool:
+    """For a body that is the same whoever asks."""
+    return False
+
+
 async def public_read(
     request: Request,
     db: RequestDb,
     build: Callable[[Session, Principal], Any],
     *,
     cache_key: str | None = None,
-    same_for_everyone: bool = False,
+    personal: Callable[[Session, Principal], bool] = signed_in,
     public_cache: str = PUBLIC_CACHE,
 ) -> Response:
     """A hot v1 read (`core.hot`): `build(session, principal)` and the caller's identity resolved in ONE
     thread-pool hop, answered as `public_json`. With a `cache_key` the body is cached as `cached_public_json`
-    caches it: for anonymous callers, and for everyone when it is `same_for_everyone`. An anonymous caller
+    caches it, unless `personal(session, principal)` says this caller's body is their own. An anonymous caller
     whose body this process holds is answered at once, without a hop or any I/O."""
     ttl = db.runtime.settings.api_v1_cache_seconds
     if cache_key is not None and ttl and not presents_credentials(request):
@@ -203,9 +213,9 @@ async def public_read(
         principal = principal_in(request, session)
         if cache_key is None:
             return public_json(principal, build(session, principal), public_cache=public_cache)
-        personal = principal.user is not None and not same_for_everyone
         body = partial(build, session, principal)
-        return cached_public_json(request, principal, cache_key, body, personal=personal, public_cache=public_cache)
+        own = personal(session, principal)
+        return cached_public_json(request, principal, cache_key, body, personal=own, public_cache=public_cache)
 
     return await db.run(work)
 

@@ -185,7 +185,22 @@ async def list_models(request: Request, db: DbDep) -> Response:
     repeated parameters or comma-joined values; booleans `true` or `True`. A signed-in caller's list also holds
     their own unlisted models."""
     key = f"models?{canonical_query(request)}"
-    return await public_read(request, db, partial(_list_page, request), cache_key=key)
+    build, personal = partial(_list_page, request), partial(_personal_list, request)
+    return await public_read(request, db, build, cache_key=key, personal=personal)
+
+
+def _personal_list(request: Request, session: Session, principal: Principal) -> bool:
+    """Whether a signed-in caller's page is their own, not the one anyone gets for the same question: it holds
+    their key (`token=`, carried into `nextPage`), their bookmarks or hidden models, or what only they may see
+    (`visibility.sees_only_public`)."""
+    if principal.user is None:
+        return False
+    if not PERSONAL_PARAMETERS.isdisjoint(request.query_params):
+        return True
+    return not visibility.sees_only_public(session, principal.user)
+
+
+PERSONAL_PARAMETERS = frozenset({"token", "favorites", "hidden"})
 
 
 def _list_page(request: Request, session: Session, principal: Principal) -> dict[str, Any]:

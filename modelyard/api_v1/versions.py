@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from modelyard.accounts.auth import Principal, PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.api_v1 import loading, shapes
-from modelyard.api_v1.common import path_id, public_json, public_read
+from modelyard.api_v1.common import nobody, path_id, public_json, public_read
 from modelyard.catalog import visibility
 from modelyard.catalog.downloads import download_filename
 from modelyard.catalog.enums import FileVisibility
@@ -98,7 +98,7 @@ async def by_hash(hash_value: str, request: Request, db: DbDep) -> Response:
         return _body(request, session, None, version_id, loading.model_row(session, model_id))
 
     key = f"by-hash:{wanted}"
-    return await public_read(request, db, body, cache_key=key, same_for_everyone=True, public_cache=HASH_CACHE)
+    return await public_read(request, db, body, cache_key=key, personal=nobody, public_cache=HASH_CACHE)
 
 
 HashList = Annotated[Any, Body(description="A JSON array of hash strings")]

@@ -74,6 +74,18 @@ def listable_models(viewer: User | None) -> ColumnElement[bool]:
     return and_(visible_models(viewer), or_(~unsearchable, own))
 
 
+def sees_only_public(session: Session, viewer: User | None) -> bool:
+    """Whether the viewer sees exactly what an anonymous visitor sees: not a moderator (who sees everything), and
+    owning no model that is not deleted (an owner sees their own unlisted models and unpublished versions). Most
+    signed-in callers of the public API own nothing, and can be given the pages anyone gets."""
+    if viewer is None:
+        return True
+    if policy.is_moderator(viewer):
+        return False
+    owns = select(Model.id).where(Model.user_id == viewer.id, Model.status != ModelStatus.Deleted).limit(1)
+    return session.scalar(owns) is None
+
+
 def get_model(session: Session, viewer: User | None, model_id: int) -> Model:
     """The model if the viewer may see it; otherwise the same 404 as for a model that does not exist, so ids
     cannot be probed."""

@@ -149,8 +149,9 @@ class Settings(BaseSettings):
     api_v1_cache_seconds: int = Field(
         60,
         ge=0,
-        description="How long the Civitai-compatible API serves a model list page to anonymous clients, and a "
-        "hash lookup to anyone, from the cache; any change to a model clears them sooner. 0 turns this off.",
+        description="How long the Civitai-compatible API serves a model list page to callers who see only the "
+        "public catalog (anonymous, or signed in and owning no models), and a hash lookup to anyone, from the "
+        "cache; any change to a model clears them sooner. 0 turns this off.",
     )
     cache_local_max_bytes: int = Field(
         64 * 1024 * 1024,
