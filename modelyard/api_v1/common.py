@@ -211,7 +211,7 @@ async def public_read(
 
     def work(session: Session) -> Response:
         principal = principal_in(request, session)
-        if cache_key is None:
+        if cache_key is None or not ttl:  # nothing to look up, nor to ask `personal`
             return public_json(principal, build(session, principal), public_cache=public_cache)
         body = partial(build, session, principal)
         own = personal(session, principal)
