@@ -5,11 +5,16 @@ were *before* its value was loaded, and `invalidate(tag)` bumps the version. An 
 miss, so a reader that loaded old data while a writer committed can never store a value that outlives the
 invalidation. New versions fan out to every process over the event bus, which keeps the local layers honest;
 `cache_local_ttl_seconds` bounds staleness if a message is lost.
+
+Without Redis the versions are each process's own counters, so a process that hears of an invalidation elsewhere
+(over the local channel, see modelyard.core.localbus) bumps its own version of the tag rather than adopting a
+number that means nothing to it.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -83,7 +88,8 @@ class Cache:
         self.redis = redis
         self.events = events
         self.default_ttl = settings.cache_default_ttl_seconds
-        self.local_ttl = settings.cache_local_ttl_seconds if redis is not None else None
+        # Without Redis a message from another process can be lost too (a peer too busy to read it).
+        self.local_ttl = settings.cache_local_ttl_seconds
         self.local = _LocalLayer(settings.cache_local_max_entries, settings.cache_local_max_bytes)
         self.prefix = f"{settings.redis_key_prefix}:cache:"
         self.tag_prefix = f"{settings.redis_key_prefix}:cache-tag:"
@@ -91,6 +97,7 @@ class Cache:
         self._versions_lock = threading.Lock()
         self.hits = {"local": 0, "redis": 0}
         self.misses = 0
+        self._origin = secrets.token_hex(8)
         events.listen(INVALIDATE_CHANNEL, self._on_invalidate)
 
     # --- reading and writing ----------------------------------------------------------------------------
@@ -129,9 +136,8 @@ class Cache:
         if not tags:
             return
         if self.redis is None:
-            with self._versions_lock:
-                for tag in tags:
-                    self._versions[tag] = self._versions.get(tag, 0) + 1
+            self._bump(tags)
+            self.events.publish(INVALIDATE_CHANNEL, {"tags": dict.fromkeys(tags, 0), "origin": self._origin})
             return
         pipe = self.redis.pipeline(transaction=False)
         for tag in tags:
@@ -145,8 +151,17 @@ class Cache:
 
     def _on_invalidate(self, _channel: str, data: dict[str, Any]) -> None:
         tags = data.get("tags")
-        if isinstance(tags, dict):
+        if not isinstance(tags, dict) or data.get("origin") == self._origin:
+            return
+        if self.redis is None:
+            self._bump(tuple(str(tag) for tag in tags))
+        else:
             self._learn({str(tag): int(version) for tag, version in tags.items()})
+
+    def _bump(self, tags: Iterable[str]) -> None:
+        with self._versions_lock:
+            for tag in tags:
+                self._versions[tag] = self._versions.get(tag, 0) + 1
 
     def _learn(self, versions: dict[str, int]) -> None:
         with self._versions_lock:

@@ -1,7 +1,9 @@
 """Live events: publish on a channel, every subscriber in every process receives it.
 
-In-process by default; with Redis, each process publishes to Redis pub/sub and one listener thread per process
-hands what arrives to its local subscribers, so a web process's SSE stream sees events raised by a worker.
+With Redis, each process publishes to Redis pub/sub and one listener thread per process hands what arrives to its
+local subscribers, so a web process's SSE stream sees events raised by a worker. Without Redis (one machine),
+events are delivered in the publishing process at once and sent to the installation's other processes over a
+local channel (`modelyard.core.localbus`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import threading
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelyard.core.localbus import LocalChannel
 
 log = logging.getLogger("modelyard.events")
 
@@ -72,8 +77,11 @@ class Subscription:
 
 
 class EventBus:
-    def __init__(self, *, redis: Any | None = None, prefix: str = "modelyard") -> None:
+    def __init__(
+        self, *, redis: Any | None = None, prefix: str = "modelyard", local: LocalChannel | None = None
+    ) -> None:
         self.redis = redis
+        self.local = local if redis is None else None
         self.pattern_prefix = f"{prefix}:events:"
         self._lock = threading.Lock()
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
@@ -86,6 +94,8 @@ class EventBus:
     def publish(self, channel: str, data: dict[str, Any]) -> None:
         if self.redis is None:
             self._dispatch(Event(channel, data))
+            if self.local is not None:
+                self.local.send(json.dumps({"channel": channel, "data": data}, separators=(",", ":")).encode())
             return
         self.redis.publish(self.pattern_prefix + channel, json.dumps(data, separators=(",", ":")))
 
@@ -126,6 +136,8 @@ class EventBus:
     # --- the Redis listener thread ----------------------------------------------------------------------
     def start(self) -> None:
         if self.redis is None:
+            if self.local is not None:
+                self.local.start(self._handle_local)
             self.connected.set()
             return
         if self._thread is not None:
@@ -135,6 +147,8 @@ class EventBus:
         self._thread.start()
 
     def stop(self) -> None:
+        if self.local is not None:
+            self.local.stop()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -163,6 +177,16 @@ class EventBus:
             finally:
                 with contextlib.suppress(Exception):
                     pubsub.close()
+
+    def _handle_local(self, message: bytes) -> None:
+        try:
+            decoded = json.loads(message)
+            channel, data = decoded["channel"], decoded["data"]
+        except (TypeError, ValueError, KeyError):
+            log.warning("ignored a malformed local event")
+            return
+        if isinstance(channel, str) and isinstance(data, dict):
+            self._dispatch(Event(channel, data))
 
     def _handle(self, message: dict[str, Any]) -> None:
         channel = message["channel"]

@@ -103,13 +103,16 @@ def build_runtime(settings: Settings) -> Runtime:
     from modelyard.core.db import Database
     from modelyard.core.events import EventBus
     from modelyard.core.jobs.transport import JobQueue
+    from modelyard.core.localbus import LocalChannel, channel_directory
     from modelyard.core.metrics import Metrics
     from modelyard.core.redis import make_redis
     from modelyard.core.storage import make_storage
 
     load_domain_modules(settings)
     redis = make_redis(settings) if settings.redis_url else None
-    events = EventBus(redis=redis, prefix=settings.redis_key_prefix)
+    # Without Redis, the installation's processes (all on this machine) tell each other over local sockets.
+    local = None if redis is not None else LocalChannel(channel_directory(settings.data_dir))
+    events = EventBus(redis=redis, prefix=settings.redis_key_prefix, local=local)
     runtime = Runtime(
         settings=settings,
         db=Database(settings),
