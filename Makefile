@@ -2,6 +2,9 @@
 #   make run    create .venv, install, migrate, load the demo catalog into an empty database and serve on
 #               http://127.0.0.1:8000 (SQLite, local files)
 #   make test   create .venv, install the test dependencies, run the suite (embedded, then scaled out)
+#   make fuzz   a longer fuzzing run of the whole HTTP API from its OpenAPI description, both backends, from a
+#               random seed it prints: MODELYARD_FUZZ_EXAMPLES (default 100 per operation and caller) and
+#               MODELYARD_FUZZ_SEED (repeat a run) may be set; `make test` runs the same test with a fixed seed
 
 PYTHON ?= python3
 VENV   := .venv
@@ -9,7 +12,7 @@ BIN    := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench bench-quick lint typecheck clean
+.PHONY: run test fuzz bench bench-quick lint typecheck clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Modelyard needs Python >= 3.11 (found " + sys.version.split()[0] + "); run make PYTHON=python3.11 ...")'
@@ -30,6 +33,12 @@ run: $(RUN_STAMP)
 
 test: $(DEV_STAMP)
 	bash scripts/test.sh
+
+fuzz: $(DEV_STAMP)
+	@seed=$${MODELYARD_FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
+	echo "fuzz seed $$seed (repeat with: make fuzz MODELYARD_FUZZ_SEED=$$seed)"; \
+	MODELYARD_FUZZ_SEED=$$seed MODELYARD_FUZZ_EXAMPLES=$${MODELYARD_FUZZ_EXAMPLES:-100} \
+		bash scripts/test.sh tests/core/test_fuzz_api.py --timeout=0 -s -q
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.run

@@ -25,6 +25,7 @@ from modelyard.core.db import Base
 from modelyard.core.migrate import upgrade
 from modelyard.core.runtime import Runtime, build_runtime, set_runtime
 from modelyard.core.settings import Settings
+from tests.support.factories import METRICS_TOKEN
 from tests.support.services import REDIS_URL, PostgresDatabase, answers, delete_redis_keys
 
 BACKEND = os.environ.get("MODELYARD_TEST_BACKEND", "embedded")
@@ -60,6 +61,7 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         "MODELYARD_RATE_LIMIT_USER_PER_MINUTE": "1000000",
         "MODELYARD_RATE_LIMIT_API_KEY_PER_MINUTE": "1000000",
         "MODELYARD_LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "1000000",
+        "MODELYARD_METRICS_TOKEN": METRICS_TOKEN,
     }
     cleanups = []
     if SCALED:
@@ -127,7 +129,11 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "runtime" not in request.fixturenames:
         return
-    runtime: Runtime = request.getfixturevalue("runtime")
+    wipe(request.getfixturevalue("runtime"))
+
+
+def wipe(runtime: Runtime) -> None:
+    """Back to a migrated, empty installation: every table but the reference ones, the queue, caches, limits."""
     set_runtime(runtime)
     with runtime.db.transaction() as session:
         from tests.support.jobs_fixture import effect

@@ -21,6 +21,8 @@ from modelyard.accounts.schemas import ApiKeyInfo
 from modelyard.accounts.scopes import TokenScope
 from modelyard.core.errors import AppError, ValidationFailed
 from modelyard.core.http import SessionDep
+from modelyard.core.inbound import READS_UPLOAD
+from modelyard.core.params import Id
 
 router = APIRouter(prefix="/account", include_in_schema=False)
 
@@ -77,7 +79,7 @@ def _profile_context(user: User) -> dict[str, Any]:
     return {"values": values, "links": _link_rows(user.links or [])}
 
 
-@router.post("/avatar")
+@router.post("/avatar", dependencies=[READS_UPLOAD])
 async def upload_avatar(request: Request, user: AccountWriter, session: SessionDep) -> Response:
     """Multipart form; its CSRF token travels in the action URL (multipart bodies are not buffered for it)."""
     form = await request.form(max_files=1, max_fields=2, max_part_size=avatars.MAX_UPLOAD_BYTES + 1)
@@ -195,7 +197,7 @@ def revoke_other_sessions(user: AccountWriter, principal: PrincipalDep, session:
 
 @router.post("/sessions/{session_id}/revoke")
 def revoke_session(
-    request: Request, session_id: int, user: AccountWriter, principal: PrincipalDep, session: SessionDep
+    request: Request, session_id: Id, user: AccountWriter, principal: PrincipalDep, session: SessionDep
 ) -> Response:
     sessions.revoke(session, user, session_id)
     if session_id == _current_session_id(principal):
@@ -224,7 +226,7 @@ def linked_page(request: Request, user: AccountReader, session: SessionDep) -> R
 
 
 @router.post("/linked/{link_id}/unlink")
-def unlink_sign_in(request: Request, link_id: int, user: AccountWriter, session: SessionDep) -> Response:
+def unlink_sign_in(request: Request, link_id: Id, user: AccountWriter, session: SessionDep) -> Response:
     try:
         linking.unlink(session, user, link_id)
     except AppError as error:
@@ -340,6 +342,6 @@ def create_api_key(
 
 
 @router.post("/api-keys/{key_id}/revoke")
-def revoke_api_key(key_id: int, user: AccountWriter, session: SessionDep) -> Response:
+def revoke_api_key(key_id: Id, user: AccountWriter, session: SessionDep) -> Response:
     apikeys.revoke_key(session, user, key_id)
     return see_other("/account/api-keys", done="key-revoked")

@@ -17,6 +17,7 @@ from modelyard.accounts.schemas import user_status
 from modelyard.core.errors import AppError, NotFound, ValidationFailed
 from modelyard.core.http import RuntimeDep, SessionDep
 from modelyard.core.jobs import service as jobs_service
+from modelyard.core.params import Id
 from modelyard.mail.service import recent_emails
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -95,7 +96,7 @@ def _user_context(session: Session, actor: User, user: User, form: dict[str, str
 
 
 @router.get("/users/{user_id}", response_class=HTMLResponse)
-def user_page(request: Request, user_id: int, actor: PageModerator, session: SessionDep) -> Response:
+def user_page(request: Request, user_id: Id, actor: PageModerator, session: SessionDep) -> Response:
     user = moderation.get_user(session, user_id)
     return _admin_page(request, actor, "users", "admin/user.html", _user_context(session, actor, user))
 
@@ -112,7 +113,7 @@ def _action_failed(
 
 @router.post("/users/{user_id}/role", response_class=HTMLResponse)
 def change_role(
-    request: Request, user_id: int, actor: PageAdmin, session: SessionDep, role: Text = "", reason: Text = ""
+    request: Request, user_id: Id, actor: PageAdmin, session: SessionDep, role: Text = "", reason: Text = ""
 ) -> Response:
     user = moderation.get_user(session, user_id)
     try:
@@ -126,7 +127,7 @@ def change_role(
 
 @router.post("/users/{user_id}/{action}", response_class=HTMLResponse)
 def moderate(
-    request: Request, user_id: int, action: str, actor: PageModerator, session: SessionDep, reason: Text = ""
+    request: Request, user_id: Id, action: str, actor: PageModerator, session: SessionDep, reason: Text = ""
 ) -> Response:
     if action not in ACTIONS:
         raise NotFound(f"Nothing at {request.url.path}")

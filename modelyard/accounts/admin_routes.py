@@ -15,6 +15,7 @@ from modelyard.accounts.schemas import ModerationEntry, ModerationIn, RoleChange
 from modelyard.core.errors import ValidationFailed
 from modelyard.core.http import SessionDep
 from modelyard.core.jobs import service as jobs_service
+from modelyard.core.params import ID_MAX, Id
 from modelyard.mail.service import recent_emails
 
 router = APIRouter(prefix="/api/admin", tags=["administration"])
@@ -26,7 +27,7 @@ def search_users(
     session: SessionDep,
     q: str = Query("", max_length=100, description="Part of a username or e-mail address"),
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=ID_MAX),
 ) -> list[AdminUserOut]:
     """Find users (moderators and administrators)."""
     return [AdminUserOut.of(user) for user in moderation.search_users(session, query=q, limit=limit, offset=offset)]
@@ -38,7 +39,7 @@ class UserDetail(BaseModel):
 
 
 @router.get("/users/{user_id}", response_model=UserDetail)
-def get_user(user_id: int, actor: ModeratorUser, session: SessionDep) -> UserDetail:
+def get_user(user_id: Id, actor: ModeratorUser, session: SessionDep) -> UserDetail:
     """One user and every moderation action taken on them."""
     user = moderation.get_user(session, user_id)
     history = [ModerationEntry.model_validate(entry) for entry in moderation.history(session, user)]
@@ -46,7 +47,7 @@ def get_user(user_id: int, actor: ModeratorUser, session: SessionDep) -> UserDet
 
 
 @router.post("/users/{user_id}/role", response_model=AdminUserOut)
-def change_role(user_id: int, body: RoleChange, actor: AdminUser, session: SessionDep) -> AdminUserOut:
+def change_role(user_id: Id, body: RoleChange, actor: AdminUser, session: SessionDep) -> AdminUserOut:
     """Make a user a moderator or administrator, or back (administrators)."""
     user = moderation.get_user(session, user_id)
     moderation.set_role(session, actor, user, body.role, reason=body.reason)
@@ -62,25 +63,25 @@ def _act(action: str, user_id: int, body: ModerationIn, actor: Any, session: Any
 
 
 @router.post("/users/{user_id}/mute", response_model=AdminUserOut)
-def mute(user_id: int, body: ModerationIn, actor: ModeratorUser, session: SessionDep) -> AdminUserOut:
+def mute(user_id: Id, body: ModerationIn, actor: ModeratorUser, session: SessionDep) -> AdminUserOut:
     """Stop a user from posting (they can still log in and read)."""
     return _act("mute", user_id, body, actor, session)
 
 
 @router.post("/users/{user_id}/unmute", response_model=AdminUserOut)
-def unmute(user_id: int, body: ModerationIn, actor: ModeratorUser, session: SessionDep) -> AdminUserOut:
+def unmute(user_id: Id, body: ModerationIn, actor: ModeratorUser, session: SessionDep) -> AdminUserOut:
     """Let a muted user post again."""
     return _act("unmute", user_id, body, actor, session)
 
 
 @router.post("/users/{user_id}/ban", response_model=AdminUserOut)
-def ban(user_id: int, body: ModerationIn, actor: ModeratorUser, session: SessionDep) -> AdminUserOut:
+def ban(user_id: Id, body: ModerationIn, actor: ModeratorUser, session: SessionDep) -> AdminUserOut:
     """Ban a user: no log-in, sessions ended, API keys refused, their models unpublished."""
     return _act("ban", user_id, body, actor, session)
 
 
 @router.post("/users/{user_id}/unban", response_model=AdminUserOut)
-def unban(user_id: int, body: ModerationIn, actor: ModeratorUser, session: SessionDep) -> AdminUserOut:
+def unban(user_id: Id, body: ModerationIn, actor: ModeratorUser, session: SessionDep) -> AdminUserOut:
     """Lift a ban (the user's models stay unpublished until they publish them again)."""
     return _act("unban", user_id, body, actor, session)
 

@@ -19,7 +19,6 @@ from modelyard.core.errors import NotFound, ValidationFailed
 _PURPOSE = "api-key"
 TOUCH_EVERY = timedelta(minutes=5)
 MAX_NAME_LENGTH = 100
-_PLACEHOLDERS = {"", "none", "null", "undefined", "false", "0"}
 _KEY_SHAPE = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
@@ -67,11 +66,6 @@ def _check_buzz_limit(limit: dict[str, Any]) -> None:
         raise ValidationFailed("buzz_limit.limit must be a whole number of Buzz, 0 or more")
     if period not in ("day", "week", "month", "lifetime"):
         raise ValidationFailed("buzz_limit.period must be day, week, month or lifetime")
-
-
-def is_placeholder(token: str | None) -> bool:
-    """What real clients send when they have no key: `Bearer None`, an empty `token=`…"""
-    return token is None or token.strip().lower() in _PLACEHOLDERS
 
 
 @dataclass(frozen=True)

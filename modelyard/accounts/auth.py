@@ -2,6 +2,12 @@
 
 Resolved once per request by `get_principal`; routes ask for what they need through the dependencies at the
 bottom, which go through `modelyard.accounts.policy` for every decision.
+
+A request that presents a key (`core.csrf.presented_api_key`, the same decision the CSRF guard makes) is that
+key's alone: a key that authenticates nobody leaves the request anonymous, never the session cookie's. A
+state-changing request is served as the cookie's only when the CSRF guard checked its token
+(`core.csrf.check_session_use`). A key without the Full scope carries none of its user's staff powers
+(`policy.withhold_staff_powers`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from sqlalchemy.orm import Session
 from modelyard.accounts import apikeys, policy, sessions
 from modelyard.accounts.models import ApiKey, AuthSession, User
 from modelyard.accounts.scopes import TokenScope
+from modelyard.core import csrf
 from modelyard.core.db import utcnow
 from modelyard.core.http import SessionDep, runtime_of, set_cookie_later
 from modelyard.core.ratelimit import limit_principal
@@ -47,14 +54,8 @@ ANONYMOUS = Principal()
 
 
 def presented_api_key(request: Request) -> str | None:
-    """Civitai's rule: the second word of the Authorization header (scheme unchecked), else `?token=`."""
-    header = request.headers.get("authorization")
-    if header is not None:
-        parts = header.split()
-        token = parts[1] if len(parts) >= 2 else None
-    else:
-        token = request.query_params.get("token")
-    return None if apikeys.is_placeholder(token) else token
+    """The key the request presents (`core.csrf.presented_api_key`: Civitai's rule, placeholders being no key)."""
+    return csrf.presented_api_key(request.scope)
 
 
 def presents_credentials(request: Request) -> bool:
@@ -69,6 +70,7 @@ def resolve_principal(request: Request, session: Session) -> Principal:
         return _from_api_key(request, session, token)
     cookie = request.cookies.get(sessions.SESSION_COOKIE)
     if cookie:
+        csrf.check_session_use(request.scope)
         return _from_cookie(request, session, cookie)
     return ANONYMOUS
 
@@ -83,7 +85,10 @@ def _from_api_key(request: Request, session: Session, token: str) -> Principal:
     now = utcnow()
     if apikeys.needs_touch(check.record, now):
         _bookkeep(request, session, ApiKey, check.record.id, {"last_used_at": now})
-    return Principal(user=user, api_key=check.record, scopes=TokenScope(check.record.scopes))
+    scopes = TokenScope(check.record.scopes)
+    if scopes & TokenScope.full() != TokenScope.full():
+        policy.withhold_staff_powers(user)
+    return Principal(user=user, api_key=check.record, scopes=scopes)
 
 
 def _from_cookie(request: Request, session: Session, cookie: str) -> Principal:
@@ -127,6 +132,7 @@ def _rotate_apart(request: Request, record: AuthSession, user: User) -> AuthSess
 
 
 def issue_session_cookie(request: Request, token: str) -> None:
+    csrf.check_session_use(request.scope, to_set=True)  # no log-in forged from another site
     settings = runtime_of(request).settings
     set_cookie_later(
         request,
@@ -138,6 +144,7 @@ def issue_session_cookie(request: Request, token: str) -> None:
 
 
 def clear_session_cookie(request: Request) -> None:
+    csrf.check_session_use(request.scope, to_set=True)
     set_cookie_later(
         request, sessions.SESSION_COOKIE, "", max_age=0, secure=runtime_of(request).settings.secure_cookies
     )

@@ -8,8 +8,9 @@ import io
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
+from modelyard.accounts import policy
 from modelyard.accounts.models import User
-from modelyard.core.errors import PayloadTooLarge, ValidationFailed
+from modelyard.core.errors import Forbidden, PayloadTooLarge, ValidationFailed
 from modelyard.core.runtime import get_runtime
 
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
@@ -19,7 +20,10 @@ ACCEPTED = {"PNG", "JPEG", "WEBP", "GIF"}
 
 
 def set_avatar(session: Session, user: User, data: bytes) -> str:
-    """Store `data` as the user's picture; returns its storage key. Bad images change nothing."""
+    """Store `data` as the user's picture; returns its storage key. Bad images change nothing. A picture is shown
+    to everyone, like a bio: muted users keep the one they have."""
+    if not policy.can_post(user):
+        raise Forbidden("Your account is muted: your profile picture cannot change for now")
     if len(data) > MAX_UPLOAD_BYTES:
         raise PayloadTooLarge(f"Profile pictures are at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
     picture = _square_webp(data)

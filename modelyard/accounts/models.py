@@ -50,10 +50,6 @@ class User(Base):
     def is_muted(self) -> bool:
         return self.muted_at is not None
 
-    @property
-    def is_moderator(self) -> bool:
-        return self.role in (Role.moderator, Role.admin)
-
 
 class AuthSession(Base):
     """A browser log-in. The cookie holds a random token; only its keyed hash is stored."""

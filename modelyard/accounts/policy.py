@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sqlalchemy import inspect
+
 from modelyard.accounts.models import Role, User
 from modelyard.accounts.scopes import TokenScope
 from modelyard.core.errors import Forbidden, Unauthorized
@@ -12,6 +14,8 @@ if TYPE_CHECKING:
     from modelyard.accounts.auth import Principal
 
 ROLE_RANK = {Role.user: 0, Role.moderator: 1, Role.admin: 2}
+_STAFF_POWERS_WITHHELD = "policy.staff_powers_withheld"
+_NEEDS_FULL_KEY = "Moderation and administration through an API key need a key with the Full scope"
 
 
 def require_user(principal: Principal) -> User:
@@ -28,8 +32,26 @@ def require_scope(principal: Principal, scope: TokenScope) -> User:
     return user
 
 
+def withhold_staff_powers(user: User) -> None:
+    """Take `user`'s staff powers away for the rest of this request: they called with an API key that lacks the
+    Full scope. Staff powers have no scope bit of their own in Civitai's scheme, and a narrow key (a downloader's
+    ModelsRead) must not carry them: not to act (`require_moderator`), nor to see (drafts, private, deleted
+    models; `catalog.visibility`), nor to be treated as staff by a cache (`visibility.sees_only_public`),
+    a download or a page. Marked on this request's instance of the user (its ORM state; the session ends with
+    the request), which every role question reads through `has_role`: no call site has to remember."""
+    inspect(user).info[_STAFF_POWERS_WITHHELD] = True
+
+
+def staff_powers_withheld(user: User) -> bool:
+    return bool(inspect(user).info.get(_STAFF_POWERS_WITHHELD))
+
+
 def has_role(user: User | None, role: Role) -> bool:
-    return user is not None and not user.is_banned and ROLE_RANK[user.role] >= ROLE_RANK[role]
+    """The one role check: every decision about staff goes through here (never `user.role` itself)."""
+    if user is None or user.is_banned:
+        return False
+    rank = ROLE_RANK[Role.user] if staff_powers_withheld(user) else ROLE_RANK[user.role]
+    return rank >= ROLE_RANK[role]
 
 
 def is_moderator(user: User | None) -> bool:
@@ -37,26 +59,24 @@ def is_moderator(user: User | None) -> bool:
 
 
 def require_moderator(principal: Principal) -> User:
-    user = require_user(principal)
-    if not has_role(user, Role.moderator):
-        raise Forbidden("Only moderators can do this")
-    _require_full_key(principal)
-    return user
+    return _require_role(principal, Role.moderator, "Only moderators can do this")
 
 
 def require_admin(principal: Principal) -> User:
+    return _require_role(principal, Role.admin, "Only administrators can do this")
+
+
+def _require_role(principal: Principal, role: Role, refusal: str) -> User:
     user = require_user(principal)
-    if not has_role(user, Role.admin):
-        raise Forbidden("Only administrators can do this")
-    _require_full_key(principal)
-    return user
-
-
-def _require_full_key(principal: Principal) -> None:
-    # Staff powers have no scope bit of their own in Civitai's scheme; a narrow key (a downloader's
-    # ModelsRead) must not carry them, so only a Full key does.
-    if not principal.allows(TokenScope.full()):
-        raise Forbidden("Moderation and administration through an API key need a key with the Full scope")
+    if has_role(user, role):
+        # A narrow key's user has no staff powers (`withhold_staff_powers`, done when the key is resolved);
+        # checked here too, so a principal made some other way cannot carry them either.
+        if not principal.allows(TokenScope.full()):
+            raise Forbidden(_NEEDS_FULL_KEY)
+        return user
+    if staff_powers_withheld(user) and not user.is_banned and ROLE_RANK[user.role] >= ROLE_RANK[role]:
+        raise Forbidden(_NEEDS_FULL_KEY)
+    raise Forbidden(refusal)
 
 
 def can_post(user: User | None) -> bool:

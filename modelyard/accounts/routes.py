@@ -32,6 +32,8 @@ from modelyard.core.db import utcnow
 from modelyard.core.errors import NotFound, PayloadTooLarge, ValidationFailed
 from modelyard.core.hot import HotReads
 from modelyard.core.http import DbDep, SessionDep, model_response
+from modelyard.core.inbound import READS_UPLOAD
+from modelyard.core.params import Id
 
 router = APIRouter(tags=["accounts"])
 hot_reads = HotReads(router)
@@ -150,7 +152,7 @@ def list_sessions(user: UserRead, principal: PrincipalDep, session: SessionDep) 
 
 
 @router.delete("/api/account/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_session(session_id: int, user: UserWrite, session: SessionDep) -> None:
+def revoke_session(session_id: Id, user: UserWrite, session: SessionDep) -> None:
     """Log one session out."""
     sessions.revoke(session, user, session_id)
 
@@ -192,7 +194,7 @@ def parse_scopes(value: list[str] | int | None) -> TokenScope:
 
 
 @router.delete("/api/account/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_api_key(key_id: int, user: UserWrite, session: SessionDep) -> None:
+def revoke_api_key(key_id: Id, user: UserWrite, session: SessionDep) -> None:
     """Revoke an API key; it stops working at once."""
     apikeys.revoke_key(session, user, key_id)
 
@@ -204,12 +206,12 @@ def list_linked(user: UserRead, session: SessionDep) -> list[LinkedSignIn]:
 
 
 @router.delete("/api/account/linked/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
-def unlink_sign_in(link_id: int, user: UserWrite, session: SessionDep) -> None:
+def unlink_sign_in(link_id: Id, user: UserWrite, session: SessionDep) -> None:
     """Unlink a provider sign-in (refused if it is the account's only way to log in)."""
     linking.unlink(session, user, link_id)
 
 
-@router.put("/api/account/avatar", response_model=Account)
+@router.put("/api/account/avatar", response_model=Account, dependencies=[READS_UPLOAD])
 async def upload_avatar(request: Request, user: UserWrite, session: SessionDep) -> Account:
     """Set the profile picture: the request body is the image (PNG, JPEG, WebP or GIF, up to 8 MB)."""
     data = await _read_limited(request, avatars.MAX_UPLOAD_BYTES)

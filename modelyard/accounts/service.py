@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from modelyard.accounts import sessions
+from modelyard.accounts import policy, sessions
 from modelyard.accounts.models import Role, TokenPurpose, User, UserToken
 from modelyard.accounts.passwords import password_problem
 from modelyard.accounts.tokens import keyed_hash, new_url_token
@@ -352,19 +352,28 @@ def update_profile(
     bio: str | None = None,
     links: list[dict[str, str]] | None = None,
 ) -> User:
+    """Change the public profile's text. Muted users read but do not post (`policy.can_post`), and what they would
+    write here is read by others: they may save it unchanged, not change it."""
+    changes: dict[str, Any] = {}
     if display_name is not None:
         display_name = display_name.strip()
         if len(display_name) > MAX_DISPLAY_NAME or any(unicodedata.category(c) == "Cc" for c in display_name):
             raise ValidationFailed(f"Display names are up to {MAX_DISPLAY_NAME} printable characters")
-        user.display_name = display_name or None
+        changes["display_name"] = display_name or None
     if bio is not None:
         if len(bio) > MAX_BIO:
             raise ValidationFailed(f"The bio is limited to {MAX_BIO} characters")
-        user.bio = bio.strip() or None
+        changes["bio"] = bio.strip() or None
     if links is not None:
-        user.links = [_check_link(link) for link in links[: MAX_LINKS + 1]]
-        if len(user.links) > MAX_LINKS:
+        checked = [_check_link(link) for link in links[: MAX_LINKS + 1]]
+        if len(checked) > MAX_LINKS:
             raise ValidationFailed(f"Up to {MAX_LINKS} links")
+        changes["links"] = checked
+    changed = {name: value for name, value in changes.items() if getattr(user, name) != value}
+    if changed and not policy.can_post(user):
+        raise Forbidden("Your account is muted: your profile's name, bio and links cannot change for now")
+    for name, value in changed.items():
+        setattr(user, name, value)
     return user
 
 

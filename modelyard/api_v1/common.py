@@ -25,6 +25,7 @@ from modelyard.accounts.auth import ANONYMOUS, Principal, presents_credentials, 
 from modelyard.catalog.effects import PUBLIC_CATALOG_TAG
 from modelyard.core.errors import BadRequest
 from modelyard.core.http import RequestDb, runtime_of
+from modelyard.core.params import ID_MAX
 
 PUBLIC_CACHE = "public, s-maxage=300, stale-while-revalidate=150"
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -104,13 +105,18 @@ class Params:
         return chosen
 
     def integers(self, name: str, *, limit: int = 1000) -> list[int]:
+        """A list of ids: each in an id column's range (`core.params.ID_MAX`), so none reaches the database
+        driver as an overflow."""
         values = self.strings(name)
         if len(values) > limit:
             raise BadRequest(f"Invalid {name}: at most {limit} values")
         try:
-            return [int(value) for value in values]
+            numbers = [int(value) for value in values]
         except ValueError:
             raise BadRequest(f"Invalid {name}: expected comma-separated whole numbers") from None
+        if not all(1 <= number <= ID_MAX for number in numbers):
+            raise BadRequest(f"Invalid {name}: each must be between 1 and {ID_MAX}")
+        return numbers
 
     def browsing_level(self) -> int:
         """The levels asked for: `browsingLevel` (a bitmask) wins over `nsfw`; no `nsfw` means PG only."""
@@ -126,8 +132,8 @@ def path_id(raw: str) -> int:
         number = int(raw)
     except ValueError:
         raise BadRequest(f"Invalid id: {raw!r} is not a number") from None
-    if not 1 <= number < 2**31:
-        raise BadRequest("Invalid id: must be between 1 and 2147483647")
+    if not 1 <= number <= ID_MAX:
+        raise BadRequest(f"Invalid id: must be between 1 and {ID_MAX}")
     return number
 
 
@@ -147,7 +153,13 @@ def public_json(
     and writes the (UTC) datetimes in them as Civitai does, `2024-05-01T12:00:00.123456Z`, naive ones as UTC
     (`rows.utc_naive`). `body`: the JSON already written."""
     headers = {"Access-Control-Allow-Origin": "*"}
-    headers["Cache-Control"] = public_cache if principal.user is None else "private, no-store"
+    if principal.user is None:
+        headers["Cache-Control"] = public_cache
+        # A shared cache must not give the anonymous page to a caller with credentials (an owner sees their own
+        # unlisted models), nor theirs to anyone: the answer depends on who asks.
+        headers["Vary"] = "Authorization, Cookie"
+    else:
+        headers["Cache-Control"] = "private, no-store"
     return Response(
         body if body is not None else orjson.dumps(data, option=JSON_OPTIONS),
         status_code=status_code,

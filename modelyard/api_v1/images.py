@@ -29,6 +29,7 @@ from modelyard.core.db import utcnow
 from modelyard.core.errors import BadRequest, RateLimited
 from modelyard.core.http import SessionDep, runtime_of
 from modelyard.images.models import Image, Post
+from modelyard.images.visibility import images_shown
 
 router = APIRouter(tags=["Civitai API v1"])
 SORTS = ("Most Reactions", "Most Comments", "Most Collected", "Newest", "Oldest")
@@ -93,6 +94,7 @@ def list_images(request: Request, principal: PrincipalDep, session: SessionDep) 
         .where(
             Post.published_at.is_not(None),
             or_(Post.model_version_id.is_(None), visibility.visible_versions(viewer)),
+            images_shown(),
             Image.nsfw_level.op("&")(images_level(params)) != 0,
         )
     )

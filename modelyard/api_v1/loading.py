@@ -26,6 +26,7 @@ from modelyard.catalog.files import primary_file
 from modelyard.catalog.models import BaseModel, Model, ModelFile, ModelFileHash, ModelVersion, Tag, TagOnModel
 from modelyard.core.runtime import get_runtime
 from modelyard.images.models import Image, Post
+from modelyard.images.visibility import model_shows_images
 
 NSFW_MODEL_LEVEL = 60
 IMAGES_PER_VERSION = 20
@@ -134,7 +135,12 @@ def load(
     for version in versions:
         if version.id in loaded.primary:  # versions without a primary file are left out, as Civitai does
             loaded.versions.setdefault(version.model_id, []).append(version)
-    version_ids = [v.id for versions in loaded.versions.values() for v in versions]
+    version_ids = [
+        v.id
+        for model_id, versions in loaded.versions.items()
+        if model_shows_images(by_id[model_id].mode)  # a model taken down shows no images
+        for v in versions
+    ]
     if version_ids:
         _images(run, loaded, models, version_ids)
     if only_versions is None:

@@ -15,20 +15,23 @@ import importlib.util
 import logging
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
 from modelyard.catalog import files
-from modelyard.catalog.enums import ScanResult
+from modelyard.catalog.enums import HashType, ModelStatus, ScanResult
 from modelyard.catalog.hashing import hash_stream
-from modelyard.catalog.inspect import inspect_file
-from modelyard.catalog.models import ModelFile
+from modelyard.catalog.inspect import Inspection, inspect_file
+from modelyard.catalog.models import ModelFile, ModelVersion
 from modelyard.catalog.safetensors import encode_header
 from modelyard.catalog.service import require_editor
-from modelyard.core.errors import Conflict, ServiceUnavailable, ValidationFailed
+from modelyard.core.db import on_commit
+from modelyard.core.errors import AppError, Conflict, ServiceUnavailable, ValidationFailed
 from modelyard.core.jobs import Priority, job
 from modelyard.core.runtime import get_runtime
 
@@ -58,48 +61,135 @@ def request_conversion(session: Session, actor: User, file: ModelFile) -> None:
 
 @job("catalog.convert_to_safetensors", priority=Priority.LOW, max_attempts=3)
 def convert_to_safetensors(session: Session, *, file_id: int) -> None:
-    source = session.get(ModelFile, file_id)
-    if source is None or not source.conversion or source.conversion.get("status") != "Pending":
+    """Convert, then record the new file. The long part (copying the checkpoint, loading it with torch, writing,
+    hashing and storing the result) runs with no transaction open: on SQLite the job's session holds the one
+    write lock from its first statement. So the source is read apart, and the job's session only records the
+    outcome, after checking again what may have changed meanwhile. The result is stored under a key of the
+    source's own, so a second run of the job writes over the first run's object instead of leaving one behind."""
+    try:
+        work = _read_pending(file_id)
+    except (ValidationFailed, Conflict) as exc:
+        _settle_failed(session, file_id, exc, key=None)
+        return
+    if work is None:
         return
     try:
-        converted = _convert(session, source)
+        made = _make_safetensors(work)
     except (ValidationFailed, Conflict) as exc:
-        log.info("conversion refused", extra={"file_id": file_id, "reason": exc.detail})
-        source.conversion = {"status": "Failed", "error": exc.detail}
+        _settle_failed(session, file_id, exc, key=work.key)
+        return
+    source = session.get(ModelFile, file_id)
+    if source is None or not _pending(source):
+        _drop_unless_recorded(session, work.key)  # settled meanwhile, or the source was deleted
+        return
+    try:
+        with session.begin_nested():  # a refusal here takes back whatever the recording had written
+            converted = _record(session, source, work, made)
+    except (ValidationFailed, Conflict) as exc:
+        _settle_failed(session, file_id, exc, key=work.key)
         return
     source.conversion = {"status": "Complete", "fileId": converted.id}
 
 
-def _convert(session: Session, source: ModelFile) -> ModelFile:
-    version = source.version
-    name = f"{Path(source.name).stem}.safetensors"
+@dataclass(frozen=True)
+class _Work:
+    """What the conversion needs to know about its source, read before the long part."""
+
+    file_id: int
+    source_key: str
+    name: str  # the converted file's
+    key: str  # where it is stored: the same on every run of the job
+    file_type: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Made:
+    digests: dict[HashType, str]
+    size: int
+    found: Inspection
+
+
+def _pending(file: ModelFile) -> bool:
+    return (file.conversion or {}).get("status") == "Pending"
+
+
+def _read_pending(file_id: int) -> _Work | None:
+    """The source, if its conversion is pending: read in a session of its own (see `convert_to_safetensors`)."""
+    with get_runtime().db.session() as reader:
+        source = reader.get(ModelFile, file_id)
+        if source is None or not _pending(source):
+            return None
+        version = source.version
+        name = f"{Path(source.name).stem}.safetensors"
+        _check_still_wanted(version, name)
+        return _Work(
+            file_id=source.id,
+            source_key=source.storage_key,
+            name=name,
+            key=files.storage_key_for(version, name, unique=f"converted-{source.id}"),
+            file_type=source.type,
+            metadata={k: v for k, v in (source.metadata_ or {}).items() if k != "format"},
+        )
+
+
+def _check_still_wanted(version: ModelVersion, name: str) -> None:
+    if ModelStatus.Deleted in (version.status, version.model.status):
+        raise Conflict(f"Version {version.id} was deleted")
     if any(other.name == name and other.replaced_at is None for other in version.files):
         raise Conflict(f"Version {version.id} already has a file named {name}")
+
+
+def _make_safetensors(work: _Work) -> _Made:
+    """Convert and store the result: storage and torch only, no database."""
     storage = get_runtime().storage
     with tempfile.TemporaryDirectory() as directory:
         pickled, target = Path(directory) / "source", Path(directory) / "converted.safetensors"
-        with storage.open(source.storage_key) as reader, pickled.open("wb") as writer:
+        with storage.open(work.source_key) as reader, pickled.open("wb") as writer:
             shutil.copyfileobj(reader, writer, CHUNK)
         _save_tensors(_load_tensors(pickled), target)
         with target.open("rb") as reader:
             digests, size = hash_stream(reader)
             found = inspect_file(reader, size)
             reader.seek(0)
-            key = files.storage_key_for(version, name)
-            storage.save(key, reader, content_type="application/octet-stream")
-    metadata = files.apply_inspection(name, found, {k: v for k, v in (source.metadata_ or {}).items() if k != "format"})
-    details = {**found.details, "convertedFrom": source.id}
+            storage.save(work.key, reader, content_type="application/octet-stream")
+    return _Made(digests=dict(digests), size=size, found=found)
+
+
+def _record(session: Session, source: ModelFile, work: _Work, made: _Made) -> ModelFile:
+    version = source.version
+    _check_still_wanted(version, work.name)
+    metadata = files.apply_inspection(work.name, made.found, dict(work.metadata))
+    details = {**made.found.details, "convertedFrom": source.id}
     return files.record_file(
         session,
         version,
-        name=name,
-        key=key,
-        size=size,
-        file_type=source.type,
+        name=work.name,
+        key=work.key,
+        size=made.size,
+        file_type=work.file_type,
         metadata=metadata,
-        found=dataclasses.replace(found, details=details),
-        digests=digests,
+        found=dataclasses.replace(made.found, details=details),
+        digests=made.digests,
     )
+
+
+def _settle_failed(session: Session, file_id: int, exc: AppError, *, key: str | None) -> None:
+    """Mark the conversion Failed with the reason, if it is still pending; keep no converted object."""
+    source = session.get(ModelFile, file_id)
+    if source is not None and _pending(source):
+        log.info("conversion refused", extra={"file_id": file_id, "reason": exc.detail})
+        source.conversion = {"status": "Failed", "error": exc.detail}
+    if key is not None:
+        _drop_unless_recorded(session, key)
+
+
+def _drop_unless_recorded(session: Session, key: str) -> None:
+    """Once the session commits, delete the converted object, unless a file of the catalog is stored there (an
+    earlier run of the job recorded it)."""
+    if session.scalar(select(ModelFile.id).where(ModelFile.storage_key == key)) is None:
+        storage = get_runtime().storage
+        on_commit(session, lambda: storage.delete(key))
 
 
 def _load_tensors(path: Path) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from modelyard.catalog import downloads
 from modelyard.catalog.enums import ModelStatus
 from modelyard.catalog.models import Model, ModelDownload, ModelVersion
 from modelyard.core.db import utcnow
-from modelyard.core.http import SessionDep, runtime_of
+from modelyard.core.http import CivitaiErrorBody, SessionDep, runtime_of
+from modelyard.core.params import Id
 from modelyard.core.ratelimit import client_bucket, rate_limiter
 from modelyard.core.runtime import Runtime
 
@@ -71,20 +72,20 @@ def _count(runtime: Runtime, version_id: int, who: str) -> None:
     status_code=307,
     responses={
         307: {"description": "Redirect to a short-lived signed URL of the file"},
-        400: {"description": "Bad parameters"},
-        401: {"description": "Log-in required, or downloads disabled by the creator"},
-        403: {"description": "Early access"},
-        404: {"description": "File not found"},
-        410: {"description": "Model archived"},
-        429: {"description": "Too many downloads"},
+        400: {"description": "Bad parameters", "model": CivitaiErrorBody},
+        401: {"description": "Log-in required, or downloads disabled by the creator", "model": CivitaiErrorBody},
+        403: {"description": "Early access", "model": CivitaiErrorBody},
+        404: {"description": "File not found", "model": CivitaiErrorBody},
+        410: {"description": "Model archived, or taken down (but for moderators)", "model": CivitaiErrorBody},
+        429: {"description": "Too many downloads", "model": CivitaiErrorBody},
     },
 )
 def download(
-    version_id: int,
+    version_id: Id,
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,
-    file_id: Annotated[int | None, Query(alias="fileId", ge=1, lt=2**31)] = None,
+    file_id: Annotated[Id | None, Query(alias="fileId")] = None,
 ) -> Response:
     """Download a version's file: the primary one, or the one `type`, `format`, `size`, `fp`, `quantType` or
     `fileId` names. Authenticate with `?token=<API key>` or `Authorization: Bearer <key>` when the creator requires

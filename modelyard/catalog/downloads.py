@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy
 from modelyard.accounts.models import User
-from modelyard.catalog import visibility
+from modelyard.catalog import quarantine, visibility
 from modelyard.catalog.enums import (
     FILE_FORMATS,
     FILE_SIZES,
@@ -25,7 +25,6 @@ from modelyard.catalog.enums import (
     FileVisibility,
     ModelModifier,
     ModelType,
-    ScanResult,
     UsageControl,
 )
 from modelyard.catalog.files import primary_file
@@ -79,8 +78,9 @@ def resolve_download(
     anonymous_downloads: bool = True,
     now: datetime | None = None,
 ) -> Granted | Refusal:
-    """Civitai's order of checks after the rate limit: existence and visibility (404), archived (410), usage
-    control (401), log-in required (401), early access (403), then the file choice (404 when nothing fits)."""
+    """Civitai's order of checks after the rate limit: existence and visibility (404), archived (410), taken down
+    (410, but for moderators), usage control (401), log-in required (401), early access (403), then the file
+    choice (404 when nothing fits)."""
     not_found = Refusal(404, {"error": "File not found"})
     version = session.get(ModelVersion, version_id) if 0 < version_id < 2**31 else None
     if version is None or not visibility.can_view_version(viewer, version):
@@ -91,6 +91,9 @@ def resolve_download(
         return not_found
     if model.mode == ModelModifier.Archived:
         return Refusal(410, {"error": "Model archived, not available for download"})
+    if model.mode == ModelModifier.TakenDown and not policy.is_moderator(viewer):
+        # Worded as Civitai words Archived; moderators keep access to review the take-down.
+        return Refusal(410, {"error": "Model taken down, not available for download"})
     if version.usage_control != UsageControl.Download and not privileged:
         message = "The creator of this asset has disabled downloads on this file"
         return Refusal(401, {"error": "Unauthorized", "message": message})
@@ -133,7 +136,7 @@ def choose_file(
         if file.replaced_at is None
         and not file.data_purged
         and file.visibility == FileVisibility.Public
-        and ScanResult.Danger not in (file.pickle_scan_result, file.virus_scan_result)
+        and not quarantine.is_held(file)
     ]
     if file_id is not None:
         return next((file for file in live if file.id == file_id), None)

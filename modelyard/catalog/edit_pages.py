@@ -12,8 +12,10 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from modelyard.accounts import policy
 from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
+from modelyard.accounts.scopes import TokenScope
 from modelyard.catalog import basemodels, convert, files, lifecycle, queries, service, uploads, visibility
 from modelyard.catalog.enums import (
     FILE_FORMATS,
@@ -38,6 +40,7 @@ from modelyard.catalog.schemas import ModelCreate, ModelUpdate, VersionCreate, V
 from modelyard.catalog.upload_routes import upload_out
 from modelyard.core.errors import AppError, NotFound, ValidationFailed
 from modelyard.core.http import SessionDep
+from modelyard.core.params import Id
 
 router = APIRouter(include_in_schema=False)
 
@@ -173,7 +176,7 @@ def create_model(
 
 @router.get("/models/{model_id:int}/edit", response_class=HTMLResponse)
 def edit_model_page(
-    request: Request, model_id: int, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
+    request: Request, model_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
 ) -> Response:
     model = editable_model(session, principal, user, model_id)
     return wizard_page(request, "model", _model_form_context(model, _model_values(session, model)))
@@ -182,7 +185,7 @@ def edit_model_page(
 @router.post("/models/{model_id:int}/edit", response_class=HTMLResponse)
 def update_model(
     request: Request,
-    model_id: int,
+    model_id: Id,
     user: CatalogWriter,
     principal: PrincipalDep,
     session: SessionDep,
@@ -242,7 +245,7 @@ def _version_form_context(
 
 @router.get("/models/{model_id:int}/versions/new", response_class=HTMLResponse)
 def new_version_page(
-    request: Request, model_id: int, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
+    request: Request, model_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
 ) -> Response:
     model = editable_model(session, principal, user, model_id)
     values = VersionForm(name="v1.0" if not model.versions else "")
@@ -252,7 +255,7 @@ def new_version_page(
 @router.post("/models/{model_id:int}/versions/new", response_class=HTMLResponse)
 def create_version(
     request: Request,
-    model_id: int,
+    model_id: Id,
     user: CatalogWriter,
     principal: PrincipalDep,
     session: SessionDep,
@@ -288,7 +291,7 @@ def _files_context(session: Session, version: ModelVersion, values: VersionForm 
 
 @router.get("/model-versions/{version_id:int}/edit", response_class=HTMLResponse)
 def edit_version_page(
-    request: Request, version_id: int, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
+    request: Request, version_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
 ) -> Response:
     version = editable_version(session, principal, user, version_id)
     return wizard_page(request, "files", _files_context(session, version))
@@ -297,7 +300,7 @@ def edit_version_page(
 @router.post("/model-versions/{version_id:int}/edit", response_class=HTMLResponse)
 def update_version(
     request: Request,
-    version_id: int,
+    version_id: Id,
     user: CatalogWriter,
     principal: PrincipalDep,
     session: SessionDep,
@@ -313,8 +316,9 @@ def update_version(
 
 @router.post("/model-versions/{version_id:int}/delete", response_class=HTMLResponse)
 def delete_version(
-    request: Request, version_id: int, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
+    request: Request, version_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
 ) -> Response:
+    policy.require_scope(principal, TokenScope.ModelsDelete)  # deleting, as through the API
     version = editable_version(session, principal, user, version_id)
     try:
         lifecycle.delete_version(session, version, user)
@@ -329,7 +333,7 @@ def delete_version(
 @router.post("/model-versions/{version_id:int}/files", response_class=HTMLResponse)
 def upload_file(
     request: Request,
-    version_id: int,
+    version_id: Id,
     user: CatalogWriter,
     principal: PrincipalDep,
     session: SessionDep,
@@ -355,7 +359,7 @@ def upload_file(
 
 @router.post("/model-files/{file_id:int}/convert", response_class=HTMLResponse)
 def convert_file(
-    request: Request, file_id: int, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
+    request: Request, file_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
 ) -> Response:
     stored = session.get(ModelFile, file_id)
     if stored is None:
@@ -370,8 +374,9 @@ def convert_file(
 
 @router.post("/model-files/{file_id:int}/delete", response_class=HTMLResponse)
 def delete_file(
-    request: Request, file_id: int, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
+    request: Request, file_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
 ) -> Response:
+    policy.require_scope(principal, TokenScope.ModelsDelete)  # deleting, as through the API
     stored = session.get(ModelFile, file_id)
     if stored is None:
         raise NotFound(f"No model file with id {file_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
@@ -26,13 +27,16 @@ from modelyard.catalog.models import ModelFile, ModelFileHash, ModelVersion
 from modelyard.catalog.scanning import request_scan
 from modelyard.catalog.service import require_editor
 from modelyard.core.db import on_commit
-from modelyard.core.errors import Conflict, PayloadTooLarge, ValidationFailed
+from modelyard.core.errors import BadRequest, Conflict, PayloadTooLarge, ValidationFailed
 from modelyard.core.runtime import get_runtime
+from modelyard.core.storage.base import MAX_SEGMENT_BYTES, validate_key
 
 CHUNK = 1024 * 1024
 DEFAULT_PREFERENCE: dict[str, str] = {"format": "SafeTensor", "size": "pruned", "fp": "fp16", "quantType": "Q4_K_M"}
 _WEIGHTS = {"format": 100.0, "size": 10.0, "fp": 1.0, "quantType": 0.5}
 _ALLOWED_METADATA = {"format": FILE_FORMATS, "size": FILE_SIZES, "fp": FILE_FP}
+MAX_NAME_BYTES = MAX_SEGMENT_BYTES  # the name ends the storage key, whose segments stop there
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def primary_file(files: Sequence[ModelFile], preference: Mapping[str, str] | None = None) -> ModelFile | None:
@@ -56,11 +60,16 @@ def primary_file(files: Sequence[ModelFile], preference: Mapping[str, str] | Non
 
 
 def clean_filename(name: str) -> str:
+    """The name without any folder part, checked so that it can end a storage key: the storage's own rules must
+    never be what refuses a name (its messages speak of keys and segments, not of the user's file)."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not base or base in {".", ".."}:
+    if not base.strip("."):
         raise ValidationFailed("The file needs a name")
-    if len(base) > 255 or any(ord(ch) < 32 for ch in base):
-        raise ValidationFailed("File names are at most 255 characters, without control characters")
+    if len(base.encode("utf-8")) > MAX_NAME_BYTES or _CONTROL_CHARS.search(base):
+        raise ValidationFailed(f"File names are at most {MAX_NAME_BYTES} bytes, without control characters")
+    if base.startswith("."):
+        # Saved as a hidden file by whoever downloads it, and a hidden name in storage: refused with the reason.
+        raise ValidationFailed(f"File names may not start with a dot: rename {base!r}, e.g. to {base.lstrip('.')!r}")
     return base
 
 
@@ -97,8 +106,14 @@ def prepare_file(
     return name, clean_metadata(metadata)
 
 
-def storage_key_for(version: ModelVersion, name: str) -> str:
-    return f"models/{version.model_id}/{version.id}/{uuid.uuid4().hex}/{name}"
+def storage_key_for(version: ModelVersion, name: str, *, unique: str | None = None) -> str:
+    """Where a new file of `version` is stored: under a folder of its own (`unique`, a random one by default; a job
+    that may run twice passes one of its own, so that a second run writes over the first instead of beside it)."""
+    key = f"models/{version.model_id}/{version.id}/{unique or uuid.uuid4().hex}/{name}"
+    try:
+        return validate_key(key)
+    except BadRequest:  # `clean_filename` keeps to the key rules; if they ever part, say so in the user's terms
+        raise ValidationFailed(f"The file name {name!r} cannot be stored: rename the file") from None
 
 
 def apply_inspection(name: str, found: Inspection, metadata: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,13 @@ from typing import Any, BinaryIO
 from modelyard.core.errors import ValidationFailed
 
 MAX_HEADER = 100 * 1024 * 1024  # safetensors' own reader refuses larger headers
+# A header is an object of tensors, each an object with two short arrays: three levels. Deeper nesting, more
+# objects and arrays than a header of a third of a million tensors has, or integers past 64 bits are refused
+# before they cost the parser its stack, memory or a quadratic conversion.
+MAX_DEPTH = 8
+MAX_CONTAINERS = 1_000_000
+MAX_DIGITS = 20
+MAX_DIMENSIONS = 64
 _DTYPE_BYTES = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
     "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
@@ -68,10 +75,7 @@ def _safetensors(stream: BinaryIO, length: int) -> Inspection:
         raise ValidationFailed(
             f"This safetensors file is truncated: its header claims {header_length} bytes, the file has {length}"
         )
-    try:
-        header = json.loads(stream.read(header_length))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationFailed(f"This safetensors file's header is not valid JSON: {exc}") from exc
+    header = _parse_header(stream.read(header_length))
     if not isinstance(header, dict):
         raise ValidationFailed("This safetensors file's header is not a JSON object")
     metadata = header.pop("__metadata__", None)
@@ -99,6 +103,37 @@ def _safetensors(stream: BinaryIO, length: int) -> Inspection:
     )
 
 
+def _parse_header(raw: bytes) -> Any:
+    """The header's JSON, within the limits above; anything else is refused saying why, never a crash."""
+    containers = raw.count(b"{") + raw.count(b"[")  # an upper bound: brackets inside strings count too
+    if containers > MAX_CONTAINERS:
+        raise ValidationFailed(f"This safetensors file's header has over {MAX_CONTAINERS} objects and arrays")
+    try:
+        header = json.loads(raw, parse_int=_header_int, parse_constant=_header_constant)
+    except RecursionError:
+        raise ValidationFailed(f"This safetensors file's header is nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError among them
+        raise ValidationFailed(f"This safetensors file's header is not valid JSON: {exc}") from exc
+    pending: list[tuple[Any, int]] = [(header, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        if children and depth > MAX_DEPTH:
+            raise ValidationFailed(f"This safetensors file's header is nested deeper than {MAX_DEPTH} levels")
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return header
+
+
+def _header_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise ValidationFailed(f"This safetensors file's header has a number of {len(text)} digits")
+    return int(text)
+
+
+def _header_constant(name: str) -> Any:
+    raise ValidationFailed(f"This safetensors file's header is not valid JSON: {name} is not a JSON number")
+
+
 def _check_tensor(name: str, tensor: Any, data_length: int) -> str:
     if not isinstance(tensor, dict):
         raise ValidationFailed(f"Tensor {name!r} in the safetensors header is not an object")
@@ -107,6 +142,8 @@ def _check_tensor(name: str, tensor: Any, data_length: int) -> str:
         raise ValidationFailed(f"Tensor {name!r} has an unknown dtype {dtype!r}")
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise ValidationFailed(f"Tensor {name!r} has an invalid shape")
+    if len(shape) > MAX_DIMENSIONS:
+        raise ValidationFailed(f"Tensor {name!r} has {len(shape)} dimensions (at most {MAX_DIMENSIONS})")
     if not (
         isinstance(offsets, list)
         and len(offsets) == 2

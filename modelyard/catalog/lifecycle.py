@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy
 from modelyard.accounts.models import User
-from modelyard.catalog import effects
+from modelyard.catalog import effects, placement, quarantine
 from modelyard.catalog.enums import ModelStatus, ScanResult, UnpublishKind
 from modelyard.catalog.models import Model, ModelFile, ModelVersion, StatusTransition
 from modelyard.core.db import utcnow
@@ -136,6 +136,16 @@ def _check_publishable(version: ModelVersion) -> None:
     for file in files:
         if ScanResult.Danger in (file.pickle_scan_result, file.virus_scan_result):
             raise Conflict(f"File {file.name!r} of version {version.name!r} failed its scan and cannot be published")
+        if quarantine.awaits_first_scan(file):
+            raise Conflict(
+                f"File {file.name!r} of version {version.name!r} is still being scanned: publish it once the scan "
+                "has passed (usually within a minute)"
+            )
+        if quarantine.is_held(file):
+            raise Conflict(
+                f"File {file.name!r} of version {version.name!r} could not be scanned: it cannot be published until "
+                "a moderator decides"
+            )
 
 
 # --- publishing ------------------------------------------------------------------------------------------------
@@ -379,6 +389,7 @@ def delete_model(session: Session, model: Model, actor: User | None) -> None:
     image_ids = effects.hide_posts(session, effects.ids_of(versions), actor, now)
     effects.refresh_last_version_at(session, model)
     effects.after_change(session, model, visible=False, image_ids=image_ids)
+    placement.place_after_commit(session, effects.ids_of(model.versions))  # download URLs handed out stop working
 
 
 def delete_version(session: Session, version: ModelVersion, actor: User | None) -> None:
@@ -396,6 +407,7 @@ def delete_version(session: Session, version: ModelVersion, actor: User | None) 
         _move(session, model, S.Unpublished, actor, trigger="system", reason="Its last published version was deleted")
         model.meta = effects.mark_unpublished(model.meta, actor, now)
     effects.after_change(session, model, visible=False, image_ids=image_ids)
+    placement.place_after_commit(session, [version.id])  # download URLs handed out stop working
 
 
 def restore_model(session: Session, model: Model, actor: User | None) -> None:
@@ -416,3 +428,4 @@ def restore_model(session: Session, model: Model, actor: User | None) -> None:
             meta = {key: value for key, value in version.meta.items() if key != "deletedWithModel"}
             version.meta = effects.mark_unpublished(meta, actor, now, unpublishedWithModel=True)
     effects.after_change(session, model, visible=False, image_ids=[])
+    placement.place_after_commit(session, effects.ids_of(model.versions))  # the files' objects come back

@@ -32,7 +32,9 @@ from modelyard.catalog.routes import Viewer
 from modelyard.catalog.schemas import ModelOut, VersionOut
 from modelyard.core.errors import AppError, NotFound, ValidationFailed
 from modelyard.core.http import SessionDep
+from modelyard.core.params import Id
 from modelyard.images.models import Post
+from modelyard.images.visibility import model_shows_images
 
 router = APIRouter(include_in_schema=False)
 
@@ -72,7 +74,8 @@ def model_context(session: Session, viewer: User | None, model_id: int, version_
     out = queries.model_out(session, viewer, model)
     version = _pick_version(out, version_id)
     manages = policy.is_owner_or_moderator(viewer, model.user_id)
-    posts = gallery(session, version.id, everything=manages) if version else []
+    shows_images = model_shows_images(model.mode)  # a model taken down shows none
+    posts = gallery(session, version.id, everything=manages) if version and shows_images else []
     return {
         "model": out,
         "selected": version,  # not `version`: base.html shows the site's version under that name
@@ -116,16 +119,16 @@ def _model_page(
 @router.get("/models/{model_id:int}", response_class=HTMLResponse)
 def model_page(
     request: Request,
-    model_id: int,
+    model_id: Id,
     viewer: Viewer,
     session: SessionDep,
-    version_id: Annotated[int | None, Query(alias="modelVersionId", ge=1, lt=2**31)] = None,
+    version_id: Annotated[Id | None, Query(alias="modelVersionId")] = None,
 ) -> Response:
     return _model_page(request, session, viewer, model_id, version_id)
 
 
 @router.get("/models/{model_id:int}/history", response_class=HTMLResponse)
-def history_page(request: Request, model_id: int, user: CatalogReader, session: SessionDep) -> Response:
+def history_page(request: Request, model_id: Id, user: CatalogReader, session: SessionDep) -> Response:
     """The model's status changes (its versions' too), for its owner and moderators."""
     model = queries.load_model(session, user, model_id)
     if not policy.is_owner_or_moderator(user, model.user_id):
@@ -173,7 +176,7 @@ def _after_action(model: Model, user: User, back: str, done: str) -> Response:
 @router.post("/models/{model_id:int}/unpublish", response_class=HTMLResponse)
 def unpublish_model(
     request: Request,
-    model_id: int,
+    model_id: Id,
     user: CatalogWriter,
     principal: PrincipalDep,
     session: SessionDep,
@@ -198,7 +201,7 @@ def unpublish_model(
 
 @router.post("/models/{model_id:int}/delete", response_class=HTMLResponse)
 def delete_model(
-    request: Request, model_id: int, user: CatalogWriter, principal: PrincipalDep, session: SessionDep, back: Text = ""
+    request: Request, model_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep, back: Text = ""
 ) -> Response:
     model = managed_model(session, principal, user, model_id)
     try:
@@ -211,7 +214,7 @@ def delete_model(
 
 @router.post("/models/{model_id:int}/cancel-schedule", response_class=HTMLResponse)
 def cancel_schedule(
-    request: Request, model_id: int, user: CatalogWriter, principal: PrincipalDep, session: SessionDep, back: Text = ""
+    request: Request, model_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep, back: Text = ""
 ) -> Response:
     model = managed_model(session, principal, user, model_id)
     try:
@@ -223,7 +226,7 @@ def cancel_schedule(
 
 @router.post("/models/{model_id:int}/restore", response_class=HTMLResponse)
 def restore_model(
-    request: Request, model_id: int, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
+    request: Request, model_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
 ) -> Response:
     moderator = policy.require_moderator(principal)
     model = visibility.get_model(session, moderator, model_id)
@@ -238,10 +241,10 @@ def restore_model(
 @router.get("/models/{model_id:int}/{slug}", response_class=HTMLResponse)
 def model_page_with_slug(
     request: Request,
-    model_id: int,
+    model_id: Id,
     slug: str,
     viewer: Viewer,
     session: SessionDep,
-    version_id: Annotated[int | None, Query(alias="modelVersionId", ge=1, lt=2**31)] = None,
+    version_id: Annotated[Id | None, Query(alias="modelVersionId")] = None,
 ) -> Response:
     return _model_page(request, session, viewer, model_id, version_id)

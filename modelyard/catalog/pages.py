@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -23,16 +23,19 @@ from modelyard.accounts.models import Role, User
 from modelyard.accounts.page_support import LoginRequired, PageModerator, form_failed, page
 from modelyard.accounts.redirects import safe_next
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog import lifecycle, queries
+from modelyard.catalog import lifecycle, queries, scan_review
 from modelyard.catalog.enums import ModelStatus, ModelType
 from modelyard.catalog.models import Model, ModelVersion
 from modelyard.catalog.routes import Viewer
+from modelyard.catalog.scan_review import ScanDecision
 from modelyard.catalog.visibility import listable_models, visible_versions
 from modelyard.core.db import contains_pattern
 from modelyard.core.errors import AppError, ValidationFailed
 from modelyard.core.http import SessionDep
+from modelyard.core.params import Id, id_or_none
 from modelyard.images.models import Image, Post
 from modelyard.images.service import image_url
+from modelyard.images.visibility import images_shown
 from modelyard.web.templating import register_nav, templates
 
 router = APIRouter(include_in_schema=False)
@@ -57,6 +60,9 @@ FLASH = {
     "unpublished": "Unpublished: only you and moderators can see it now.",
     "deleted": "The model is deleted.",
     "restored": "The model is restored as unpublished; its owner can publish it again.",
+    "file-cleared": "The file is cleared: it can be downloaded and published again.",
+    "file-blocked": "The file is blocked, and its version is down as a violation.",
+    "file-rescan": "The file is being scanned again; it stays held until the scan is clean.",
 }
 STATUS_BADGES = {
     ModelStatus.Published: "badge--ok",
@@ -276,7 +282,12 @@ def _covers(session: Session, version_ids: list[int]) -> dict[int, Image]:
         .join(Post, Post.id == Image.post_id)
         .join(ModelVersion, ModelVersion.id == Post.model_version_id)
         .join(Model, Model.id == ModelVersion.model_id)
-        .where(Post.model_version_id.in_(version_ids), Post.published_at.is_not(None), Post.user_id == Model.user_id)
+        .where(
+            Post.model_version_id.in_(version_ids),
+            Post.published_at.is_not(None),
+            Post.user_id == Model.user_id,
+            images_shown(),
+        )
         .subquery()
     )
     rows = session.execute(
@@ -361,10 +372,10 @@ def transitions_page(
     actor: PageModerator,
     session: SessionDep,
     model_id: Annotated[str, Query(alias="model", max_length=12)] = "",
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Id | None = None,
 ) -> Response:
     """Every status change, newest first, optionally for one model."""
-    wanted = int(model_id) if model_id.strip().isdigit() else None
+    wanted = id_or_none(model_id)
     rows = queries.transitions(session, model_id=wanted, before=before, limit=TRANSITIONS_PER_PAGE)
     context = {
         "rows": rows,
@@ -376,3 +387,49 @@ def transitions_page(
         "is_admin": policy.has_role(actor, Role.admin),
     }
     return catalog_page(request, "catalog/transitions.html", context)
+
+
+HELD_PER_PAGE = 50
+HELD_FLASH = {
+    ScanDecision.clear: "file-cleared",
+    ScanDecision.block: "file-blocked",
+    ScanDecision.rescan: "file-rescan",
+}
+
+
+def _held_context(session: Session, actor: User, after: int | None) -> dict[str, Any]:
+    files = scan_review.awaiting_decision(session, after=after, limit=HELD_PER_PAGE)
+    return {
+        "files": files,
+        "next_after": files[-1].id if len(files) == HELD_PER_PAGE else None,
+        "paged": after is not None,
+        "section": "held-files",
+        "is_admin": policy.has_role(actor, Role.admin),
+    }
+
+
+@router.get("/moderation/held-files", response_class=HTMLResponse)
+def held_files_page(request: Request, actor: PageModerator, session: SessionDep, after: Id | None = None) -> Response:
+    """Files held because a scan could not finish, oldest first, with what the scans said and the decisions."""
+    return catalog_page(request, "catalog/held_files.html", _held_context(session, actor, after))
+
+
+@router.post("/moderation/held-files/{file_id:int}", response_class=HTMLResponse)
+def decide_held_file(
+    request: Request,
+    file_id: Id,
+    actor: PageModerator,
+    session: SessionDep,
+    decision: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """A moderator's decision on one held file; a refused one shows the list again with what went wrong."""
+    try:
+        if decision not in ScanDecision.__members__:
+            raise ValidationFailed("Choose to clear the file, block it or scan it again", field="decision")
+        scan_review.decide(session, actor, file_id, ScanDecision(decision), reason)
+    except AppError as exc:
+        session.rollback()
+        context = _held_context(session, actor, None)
+        return catalog_form_failed(request, session, "catalog/held_files.html", context, exc)
+    return see_other("/moderation/held-files", done=HELD_FLASH[ScanDecision(decision)])

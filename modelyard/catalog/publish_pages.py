@@ -21,6 +21,7 @@ from modelyard.catalog.models import Model
 from modelyard.catalog.pages import CatalogWriter, see_other
 from modelyard.core.errors import AppError, ValidationFailed
 from modelyard.core.http import SessionDep
+from modelyard.core.params import Id
 
 router = APIRouter(include_in_schema=False)
 
@@ -64,7 +65,7 @@ def _publish_context(model: Model, values: PublishForm | None = None, version_id
 
 @router.get("/models/{model_id:int}/publish", response_class=HTMLResponse)
 def publish_page(
-    request: Request, model_id: int, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
+    request: Request, model_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
 ) -> Response:
     model = editable_model(session, principal, user, model_id)
     return wizard_page(request, "publish", _publish_context(model))
@@ -73,7 +74,7 @@ def publish_page(
 @router.post("/models/{model_id:int}/publish", response_class=HTMLResponse)
 def publish_model(
     request: Request,
-    model_id: int,
+    model_id: Id,
     user: CatalogWriter,
     principal: PrincipalDep,
     session: SessionDep,
@@ -100,7 +101,7 @@ def publish_model(
 @router.post("/model-versions/{version_id:int}/publish", response_class=HTMLResponse)
 def publish_version(
     request: Request,
-    version_id: int,
+    version_id: Id,
     user: CatalogWriter,
     principal: PrincipalDep,
     session: SessionDep,
@@ -129,7 +130,7 @@ def publish_version(
 
 @router.post("/model-versions/{version_id:int}/cancel-schedule", response_class=HTMLResponse)
 def cancel_version_schedule(
-    request: Request, version_id: int, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
+    request: Request, version_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
 ) -> Response:
     version = editable_version(session, principal, user, version_id)
     try:

@@ -7,6 +7,7 @@ like what does not exist); writes need the owner or a moderator, and through an 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
@@ -17,9 +18,10 @@ from modelyard.accounts import policy
 from modelyard.accounts.auth import AdminUser, ModeratorUser, PrincipalDep, requires
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog import basemodels, convert, files, lifecycle, queries, service, visibility
-from modelyard.catalog.enums import ModelStatus, UnpublishKind
+from modelyard.catalog import basemodels, convert, files, lifecycle, queries, scan_review, service, visibility
+from modelyard.catalog.enums import FileVisibility, ModelStatus, ScanResult, UnpublishKind
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
+from modelyard.catalog.scan_review import ScanDecision
 from modelyard.catalog.schemas import (
     FileOut,
     ModelCreate,
@@ -37,6 +39,7 @@ from modelyard.catalog.schemas import (
 from modelyard.catalog.upload_routes import router as upload_router
 from modelyard.core.errors import NotFound
 from modelyard.core.http import SessionDep
+from modelyard.core.params import Id
 
 router = APIRouter(tags=["catalog"])
 Writer = Annotated[User, Depends(requires(TokenScope.ModelsWrite))]
@@ -94,13 +97,13 @@ def create_model(body: ModelCreate, user: Writer, session: SessionDep) -> ModelO
 
 
 @router.get("/api/models/{model_id}", response_model=ModelOut, responses={404: {"description": "No such model"}})
-def get_model(model_id: int, viewer: Viewer, session: SessionDep) -> ModelOut:
+def get_model(model_id: Id, viewer: Viewer, session: SessionDep) -> ModelOut:
     """A model with the versions the caller may see, their files (primary marked) and hashes."""
     return queries.model_out(session, viewer, queries.load_model(session, viewer, model_id))
 
 
 @router.patch("/api/models/{model_id}", response_model=ModelOut)
-def update_model(model_id: int, body: ModelUpdate, _: Writer, principal: PrincipalDep, session: SessionDep) -> ModelOut:
+def update_model(model_id: Id, body: ModelUpdate, _: Writer, principal: PrincipalDep, session: SessionDep) -> ModelOut:
     """Change a model's details. Only the fields sent change; `tags` replaces the whole list."""
     user, model = _model_for_write(session, principal, model_id)
     service.update_model(session, user, model, body)
@@ -109,7 +112,7 @@ def update_model(model_id: int, body: ModelUpdate, _: Writer, principal: Princip
 
 @router.post("/api/models/{model_id}/publish", response_model=ModelOut, responses={409: {"description": "Not now"}})
 def publish_model(
-    model_id: int, body: PublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
+    model_id: Id, body: PublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
 ) -> ModelOut:
     """Publish the model and its draft versions (or `version_ids`), or with `scheduled_for` schedule it. A
     republished model brings back the versions that went down with it; publishedAt keeps its first value."""
@@ -123,7 +126,7 @@ def publish_model(
 
 @router.post("/api/models/{model_id}/unpublish", response_model=ModelOut)
 def unpublish_model(
-    model_id: int, body: UnpublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
+    model_id: Id, body: UnpublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
 ) -> ModelOut:
     """Unpublish the model and all its versions. Owners unpublish `voluntary`; moderators also for a `violation`
     or a `legal` request (DMCA), with a reason and an optional message to the owner."""
@@ -135,7 +138,7 @@ def unpublish_model(
 
 
 @router.post("/api/models/{model_id}/cancel-schedule", response_model=ModelOut)
-def cancel_model_schedule(model_id: int, _: Writer, principal: PrincipalDep, session: SessionDep) -> ModelOut:
+def cancel_model_schedule(model_id: Id, _: Writer, principal: PrincipalDep, session: SessionDep) -> ModelOut:
     """Scheduled → Draft."""
     user, model = _model_for_write(session, principal, model_id)
     lifecycle.cancel_schedule(session, model, user)
@@ -143,7 +146,7 @@ def cancel_model_schedule(model_id: int, _: Writer, principal: PrincipalDep, ses
 
 
 @router.delete("/api/models/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_model(model_id: int, _: Deleter, principal: PrincipalDep, session: SessionDep) -> Response:
+def delete_model(model_id: Id, _: Deleter, principal: PrincipalDep, session: SessionDep) -> Response:
     """Soft-delete a model: hidden from everyone but moderators; its files are purged after the retention period."""
     user, model = _model_for_write(session, principal, model_id)
     lifecycle.delete_model(session, model, user)
@@ -151,7 +154,7 @@ def delete_model(model_id: int, _: Deleter, principal: PrincipalDep, session: Se
 
 
 @router.post("/api/models/{model_id}/restore", response_model=ModelOut)
-def restore_model(model_id: int, principal: PrincipalDep, session: SessionDep) -> ModelOut:
+def restore_model(model_id: Id, principal: PrincipalDep, session: SessionDep) -> ModelOut:
     """Moderators: bring a deleted model back as Unpublished (before its files are purged)."""
     user = policy.require_moderator(principal)
     model = visibility.get_model(session, user, model_id)
@@ -160,7 +163,7 @@ def restore_model(model_id: int, principal: PrincipalDep, session: SessionDep) -
 
 
 @router.get("/api/models/{model_id}/transitions", response_model=list[TransitionOut])
-def model_transitions(model_id: int, principal: PrincipalDep, session: SessionDep) -> list[TransitionOut]:
+def model_transitions(model_id: Id, principal: PrincipalDep, session: SessionDep) -> list[TransitionOut]:
     """The model's status history (its versions' too): for its owner and moderators."""
     user = policy.require_user(principal)
     model = visibility.get_model(session, user, model_id)
@@ -174,7 +177,7 @@ def model_transitions(model_id: int, principal: PrincipalDep, session: SessionDe
 
 @router.post("/api/models/{model_id}/versions", status_code=status.HTTP_201_CREATED, response_model=VersionOut)
 def create_version(
-    model_id: int, body: VersionCreate, _: Writer, principal: PrincipalDep, session: SessionDep
+    model_id: Id, body: VersionCreate, _: Writer, principal: PrincipalDep, session: SessionDep
 ) -> VersionOut:
     """Add a Draft version, shown first (newest)."""
     user, model = _model_for_write(session, principal, model_id)
@@ -183,12 +186,12 @@ def create_version(
 
 
 class VersionOrder(BaseModel):
-    version_ids: list[int] = Field(min_length=1, max_length=500)
+    version_ids: list[Id] = Field(min_length=1, max_length=500)
 
 
 @router.put("/api/models/{model_id}/versions/order", response_model=ModelOut)
 def reorder_versions(
-    model_id: int, body: VersionOrder, _: Writer, principal: PrincipalDep, session: SessionDep
+    model_id: Id, body: VersionOrder, _: Writer, principal: PrincipalDep, session: SessionDep
 ) -> ModelOut:
     """Set the order versions are shown in (every version id, first shown first)."""
     user, model = _model_for_write(session, principal, model_id)
@@ -197,13 +200,13 @@ def reorder_versions(
 
 
 @router.get("/api/model-versions/{version_id}", response_model=VersionOut)
-def get_version(version_id: int, viewer: Viewer, session: SessionDep) -> VersionOut:
+def get_version(version_id: Id, viewer: Viewer, session: SessionDep) -> VersionOut:
     return queries.version_out(visibility.get_version(session, viewer, version_id))
 
 
 @router.patch("/api/model-versions/{version_id}", response_model=VersionOut)
 def update_version(
-    version_id: int, body: VersionUpdate, _: Writer, principal: PrincipalDep, session: SessionDep
+    version_id: Id, body: VersionUpdate, _: Writer, principal: PrincipalDep, session: SessionDep
 ) -> VersionOut:
     user, version = _version_for_write(session, principal, version_id)
     service.update_version(session, user, version, body)
@@ -212,7 +215,7 @@ def update_version(
 
 @router.post("/api/model-versions/{version_id}/publish", response_model=VersionOut)
 def publish_version(
-    version_id: int, body: VersionPublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
+    version_id: Id, body: VersionPublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
 ) -> VersionOut:
     """Publish a version of a published model, or with `scheduled_for` schedule it."""
     user, version = _version_for_write(session, principal, version_id)
@@ -225,7 +228,7 @@ def publish_version(
 
 @router.post("/api/model-versions/{version_id}/unpublish", response_model=VersionOut)
 def unpublish_version(
-    version_id: int, body: UnpublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
+    version_id: Id, body: UnpublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
 ) -> VersionOut:
     """Unpublish one version; the model goes down too when it was its last published version."""
     user, version = _version_for_write(session, principal, version_id)
@@ -236,14 +239,14 @@ def unpublish_version(
 
 
 @router.post("/api/model-versions/{version_id}/cancel-schedule", response_model=VersionOut)
-def cancel_version_schedule(version_id: int, _: Writer, principal: PrincipalDep, session: SessionDep) -> VersionOut:
+def cancel_version_schedule(version_id: Id, _: Writer, principal: PrincipalDep, session: SessionDep) -> VersionOut:
     user, version = _version_for_write(session, principal, version_id)
     lifecycle.cancel_schedule(session, version, user)
     return _version_out(session, version)
 
 
 @router.delete("/api/model-versions/{version_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_version(version_id: int, _: Deleter, principal: PrincipalDep, session: SessionDep) -> Response:
+def delete_version(version_id: Id, _: Deleter, principal: PrincipalDep, session: SessionDep) -> Response:
     user, version = _version_for_write(session, principal, version_id)
     lifecycle.delete_version(session, version, user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -254,7 +257,7 @@ def delete_version(version_id: int, _: Deleter, principal: PrincipalDep, session
 
 @router.post("/api/model-versions/{version_id}/files", status_code=status.HTTP_201_CREATED, response_model=FileOut)
 def upload_file(
-    version_id: int,
+    version_id: Id,
     file: Annotated[UploadFile, File(description="The file's bytes")],
     _: Writer,
     principal: PrincipalDep,
@@ -282,7 +285,7 @@ def upload_file(
 
 
 @router.post("/api/model-files/{file_id}/convert", status_code=status.HTTP_202_ACCEPTED, response_model=FileOut)
-def convert_file(file_id: int, _: Writer, principal: PrincipalDep, session: SessionDep) -> FileOut:
+def convert_file(file_id: Id, _: Writer, principal: PrincipalDep, session: SessionDep) -> FileOut:
     """Convert a pickle checkpoint the scanner passed to safetensors, in the background. The new file joins the
     version (and, as safetensors, becomes its primary file); `conversion` on this file says how it went."""
     stored = session.get(ModelFile, file_id)
@@ -294,7 +297,7 @@ def convert_file(file_id: int, _: Writer, principal: PrincipalDep, session: Sess
 
 
 @router.delete("/api/model-files/{file_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_file(file_id: int, _: Writer, principal: PrincipalDep, session: SessionDep) -> Response:
+def delete_file(file_id: Id, _: Deleter, principal: PrincipalDep, session: SessionDep) -> Response:
     stored = session.get(ModelFile, file_id)
     if stored is None:
         raise NotFound(f"No model file with id {file_id}")
@@ -329,12 +332,64 @@ def my_models(
 def all_transitions(
     _: ModeratorUser,
     session: SessionDep,
-    model_id: Annotated[int | None, Query(ge=1)] = None,
-    before: Annotated[int | None, Query(ge=1, description="Only entries older than this id (paging)")] = None,
+    model_id: Id | None = None,
+    before: Annotated[Id | None, Query(description="Only entries older than this id (paging)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[TransitionOut]:
     """Moderators: every status change, newest first."""
     return queries.transitions(session, model_id=model_id, before=before, limit=limit)
+
+
+class HeldFileOut(BaseModel):
+    """A file as the moderators' scan queue shows it: where it belongs and what its scans said."""
+
+    id: int
+    name: str
+    model_id: int
+    model_name: str
+    version_id: int
+    version_name: str
+    size_kb: float
+    visibility: FileVisibility
+    pickle_scan_result: ScanResult
+    pickle_scan_message: str | None
+    virus_scan_result: ScanResult
+    virus_scan_message: str | None
+    scanned_at: datetime | None
+
+    @classmethod
+    def of(cls, file: ModelFile) -> HeldFileOut:
+        version = file.version
+        return cls(
+            id=file.id, name=file.name, model_id=version.model_id, model_name=version.model.name,
+            version_id=version.id, version_name=version.name, size_kb=file.size_kb, visibility=file.visibility,
+            pickle_scan_result=file.pickle_scan_result, pickle_scan_message=file.pickle_scan_message,
+            virus_scan_result=file.virus_scan_result, virus_scan_message=file.virus_scan_message,
+            scanned_at=file.scanned_at,
+        )  # fmt: skip
+
+
+class ScanDecisionIn(BaseModel):
+    decision: ScanDecision
+    reason: str = Field(min_length=1, max_length=scan_review.MAX_REASON)
+
+
+@router.get("/api/moderation/held-files", response_model=list[HeldFileOut])
+def held_files(
+    _: ModeratorUser,
+    session: SessionDep,
+    after: Annotated[Id | None, Query(description="Only files with a larger id (paging)")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[HeldFileOut]:
+    """Moderators: files held because a scan could not finish (an Error), oldest first, waiting for a decision."""
+    return [HeldFileOut.of(file) for file in scan_review.awaiting_decision(session, after=after, limit=limit)]
+
+
+@router.post("/api/moderation/held-files/{file_id}/decision", response_model=HeldFileOut)
+def decide_held_file(file_id: Id, body: ScanDecisionIn, moderator: ModeratorUser, session: SessionDep) -> HeldFileOut:
+    """Moderators: `clear` a held file (offered again), `block` it (Danger: its version goes down as a violation)
+    or `rescan` it; the reason is kept with who decided and when."""
+    return HeldFileOut.of(scan_review.decide(session, moderator, file_id, body.decision, body.reason))
 
 
 @router.get("/api/base-models", response_model=list[str])

@@ -1,11 +1,18 @@
-"""Scanning uploaded files. Pickle scanning: every file that can carry a pickle is scanned by its content with
-picklescan; a file importing anything outside the rebuild functions of torch, numpy and collections is Danger.
-Virus scanning: with `MODELYARD_CLAMD_ADDRESS` set, every file is streamed to ClamAV (catalog/virus.py); without
-it `virus_scan_result` stays Pending, saying so.
+"""Scanning uploaded files. Pickle scanning: every file a loader could unpickle is walked, opcode by opcode and
+never loaded, in a child process with memory and time limits (catalog/pickle_scan.py); a file importing anything
+outside the rebuild functions of torch, numpy and collections is Danger. Virus scanning: with
+`MODELYARD_CLAMD_ADDRESS` set, every file is streamed to ClamAV (catalog/virus.py); without it
+`virus_scan_result` stays Pending, saying so.
 
 A Danger result from either hides the file, and its version goes down as a violation through the lifecycle's
-scan trigger. clamd being unreachable fails the job, so it is retried with backoff and, past its attempts, sent
-again by the stalled-scan sweep.
+scan trigger. An Error result (a scan that could not finish: too large, timed out, unreadable) hides the file too
+and blocks publishing until a moderator decides (catalog/scan_review.py); see catalog/quarantine.py. clamd being
+unreachable fails the job, so it is retried with backoff and, past its attempts, sent again by the stalled-scan
+sweep; a scan that hits a limit is the file's doing and is recorded, not retried.
+
+The scans of a multi-gigabyte file take minutes and run with no transaction open: what they need is read in a
+short session of its own (on SQLite the job's session holds the write lock from its first statement, so using it
+would keep every other writer waiting), and the job's session only records the results, on the file read again.
 """
 
 from __future__ import annotations
@@ -13,62 +20,62 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from picklescan.scanner import SafetyLevel, scan_file_path
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from modelyard.catalog import effects, quarantine
 from modelyard.catalog.enums import FileVisibility, ScanResult
 from modelyard.catalog.models import ModelFile
+from modelyard.catalog.pickle_scan import PickleVerdict, ScanLimits, scan_in_sandbox
 from modelyard.catalog.triggers import unpublish_for_failed_scan
-from modelyard.catalog.virus import Clamd
+from modelyard.catalog.virus import Clamd, VirusScan
 from modelyard.core.db import utcnow
 from modelyard.core.jobs import Priority, job, periodic
 from modelyard.core.runtime import get_runtime
 
 log = logging.getLogger("modelyard.catalog")
-# Formats whose loaders run no code: nothing to scan.
-NO_CODE_FORMATS = frozenset({"SafeTensor", "GGUF", "ONNX"})
+# Formats whose loaders run no code: nothing to scan. Only safetensors, whose header was parsed and checked in full
+# on upload; GGUF and ONNX are told by a few leading bytes, which a pickle can carry too, so they are walked.
 NO_VIRUS_SCANNER = "No virus scanner is configured on this server"
 STALLED_AFTER = timedelta(hours=1)
-# torch.save's legacy format opens with a protocol-2 pickle of its magic number, 0x1950A86A20F9469CFC6C.
-_LEGACY_TORCH = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+# raw_scan_result["heldByScan"]: the scan hid the file, so a later clean scan shows it again.
+HELD_BY_SCAN = "heldByScan"
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What the scans need, read before they start: the file as it was then."""
+
+    storage_key: str
+    file_format: str | None
+    virus_due: bool
+    pickle_due: bool
 
 
 @job("catalog.scan_file", priority=Priority.HIGH, max_attempts=5)
 def scan_file(session: Session, *, file_id: int) -> None:
-    """Scan one file and record the results; a Danger result takes its version down."""
-    file = session.get(ModelFile, file_id)
+    """Scan one file and record the results; a Danger result takes its version down, an Error holds the file."""
     clamd = _clamd()
-    if file is None or not _scans_due(file, clamd):
+    target = _read_target(file_id, clamd)
+    if target is None:
         return  # deleted, or scanned by an earlier attempt
-    dangers = []
-    if clamd is None:
-        file.virus_scan_message = file.virus_scan_message or NO_VIRUS_SCANNER
-    elif file.virus_scan_result == ScanResult.Pending:
-        with get_runtime().storage.open(file.storage_key) as reader:
-            verdict = clamd.scan(reader)  # ClamdUnavailable fails the job: retried, nothing recorded
-        file.virus_scan_result, file.virus_scan_message = verdict.result, verdict.message
-        if verdict.result == ScanResult.Danger:
-            dangers.append(verdict.message)
-    if file.pickle_scan_result == ScanResult.Pending:
-        result, message = _pickle_scan(file)
-        file.pickle_scan_result, file.pickle_scan_message = result, message
-        if result == ScanResult.Danger:
-            dangers.append(message)
-    file.scanned_at = utcnow()
-    if dangers:
-        file.visibility = FileVisibility.Private  # quarantined: never offered for download
-        unpublish_for_failed_scan(session, file, reason="; ".join(dangers))
-        log.warning("dangerous file found", extra={"file_id": file.id, "detail": "; ".join(dangers)})
+    virus = None
+    if clamd is not None and target.virus_due:
+        with get_runtime().storage.open(target.storage_key) as reader:
+            virus = clamd.scan(reader)  # ClamdUnavailable fails the job: retried, nothing recorded
+    pickle = _pickle_scan(target) if target.pickle_due else None
+    _record(session, file_id, target, clamd=clamd, virus=virus, pickle=pickle)
 
 
 @periodic("catalog.rescan_stalled", cron="*/10 * * * *", priority=Priority.LOW)
 def rescan_stalled(session: Session) -> None:
     """Files whose scan was asked for long ago and never finished (a lost job, clamd down for longer than the
-    job's retries) are sent again; so are files stored before a virus scanner was configured."""
+    job's retries) are sent again; so are files stored before a virus scanner was configured. Files whose scan
+    errored before errors held files (still shown) are held now."""
     pending = ModelFile.pickle_scan_result == ScanResult.Pending
     if _clamd() is not None:
         pending = or_(pending, ModelFile.virus_scan_result == ScanResult.Pending)
@@ -77,6 +84,11 @@ def rescan_stalled(session: Session) -> None:
     ).all()
     for file_id in stalled:
         request_scan(session, file_id)
+    shown = session.scalars(
+        select(ModelFile).where(quarantine.held_clause(), ModelFile.visibility != FileVisibility.Private).limit(500)
+    ).all()
+    for file in shown:
+        _hold(session, file)
 
 
 def request_scan(session: Session, file_id: int) -> None:
@@ -96,25 +108,88 @@ def _scans_due(file: ModelFile, clamd: Clamd | None) -> bool:
     return virus_due or file.pickle_scan_result == ScanResult.Pending
 
 
-def _pickle_scan(file: ModelFile) -> tuple[ScanResult, str]:
-    file_format = (file.metadata_ or {}).get("format")
-    if file_format in NO_CODE_FORMATS:
-        return ScanResult.Success, "This format holds no code"
-    storage = get_runtime().storage
-    key = file.storage_key
-    with tempfile.TemporaryDirectory() as directory:
+def _read_target(file_id: int, clamd: Clamd | None) -> _Target | None:
+    with get_runtime().db.session() as reader:
+        file = reader.get(ModelFile, file_id)
+        if file is None or not _scans_due(file, clamd):
+            return None
+        return _Target(
+            storage_key=file.storage_key,
+            file_format=(file.metadata_ or {}).get("format"),
+            virus_due=file.virus_scan_result == ScanResult.Pending,
+            pickle_due=file.pickle_scan_result == ScanResult.Pending,
+        )
+
+
+def _pickle_scan(target: _Target) -> PickleVerdict:
+    if target.file_format in quarantine.NO_CODE_FORMATS:
+        return PickleVerdict(ScanResult.Success, "This format holds no code")
+    runtime = get_runtime()
+    settings = runtime.settings
+    limits = ScanLimits(
+        timeout_seconds=settings.pickle_scan_timeout_seconds,
+        memory_mb=settings.pickle_scan_memory_mb,
+        max_bytes=settings.pickle_scan_max_bytes,
+        max_opcodes=settings.pickle_scan_max_opcodes,
+    )
+    with tempfile.TemporaryDirectory(prefix="modelyard-scan-") as directory:
         path = Path(directory) / "scan"
-        with storage.open(key) as source, path.open("wb") as target:
-            shutil.copyfileobj(source, target, 1024 * 1024)
-        with path.open("rb") as head:
-            torch_format = head.read(len(_LEGACY_TORCH)).startswith((b"PK\x03\x04", _LEGACY_TORCH))
-        # picklescan reads torch files (zip or legacy) and raw pickles by their suffix: give it the one the
-        # content calls for.
-        found = scan_file_path(str(path.rename(path.with_suffix(".pt" if torch_format else ".pkl"))))
-    if found.scan_err:
-        return ScanResult.Error, "The scanner could not read this file"
-    unsafe = [g for g in found.globals if g.safety in (SafetyLevel.Dangerous, SafetyLevel.Suspicious)]
-    if found.infected_files or unsafe:
-        names = ", ".join(sorted({f"{g.module}.{g.name}" for g in unsafe})) or "code outside the allowed set"
-        return ScanResult.Danger, f"Imports {names}, which could run code when the file is loaded"
-    return ScanResult.Success, "No dangerous imports"
+        with runtime.storage.open(target.storage_key) as source, path.open("wb") as copy:
+            shutil.copyfileobj(source, copy, 1024 * 1024)
+        return scan_in_sandbox(path, limits)
+
+
+def _record(
+    session: Session,
+    file_id: int,
+    target: _Target,
+    *,
+    clamd: Clamd | None,
+    virus: VirusScan | None,
+    pickle: PickleVerdict | None,
+) -> None:
+    """Record what the scans found, on the file as it is now: only results still due (an earlier delivery of the
+    job may have recorded them), and nothing for a file deleted or replaced meanwhile."""
+    file = session.get(ModelFile, file_id)
+    if file is None or file.storage_key != target.storage_key:
+        return
+    dangers = []
+    if clamd is None:
+        file.virus_scan_message = file.virus_scan_message or NO_VIRUS_SCANNER
+    elif virus is not None and file.virus_scan_result == ScanResult.Pending:
+        file.virus_scan_result, file.virus_scan_message = virus.result, virus.message
+        if virus.result == ScanResult.Danger:
+            dangers.append(virus.message)
+    if pickle is not None and file.pickle_scan_result == ScanResult.Pending:
+        file.pickle_scan_result, file.pickle_scan_message = pickle.result, pickle.message
+        if pickle.details:
+            file.raw_scan_result = {**(file.raw_scan_result or {}), "pickle": pickle.details}
+        if pickle.result == ScanResult.Danger:
+            dangers.append(pickle.message)
+    file.scanned_at = utcnow()
+    if quarantine.is_held(file):
+        _hold(session, file)
+    elif (file.raw_scan_result or {}).get(HELD_BY_SCAN):
+        release(session, file)  # scanned again at a moderator's request, and clean this time
+    if dangers:
+        unpublish_for_failed_scan(session, file, reason="; ".join(dangers))
+        log.warning("dangerous file found", extra={"file_id": file.id, "detail": "; ".join(dangers)})
+    elif quarantine.awaits_decision(file):
+        log.warning("file held until a moderator decides", extra={"file_id": file.id})
+
+
+def _hold(session: Session, file: ModelFile) -> None:
+    """Quarantine: never offered for download (nor listed) while its scans hold it."""
+    if file.visibility != FileVisibility.Private:
+        file.visibility = FileVisibility.Private
+        file.raw_scan_result = {**(file.raw_scan_result or {}), HELD_BY_SCAN: True}
+        effects.invalidate_model(session, file.version.model_id)
+
+
+def release(session: Session, file: ModelFile) -> None:
+    """Show a file its scans had hidden again."""
+    raw = dict(file.raw_scan_result or {})
+    if raw.pop(HELD_BY_SCAN, None):
+        file.visibility = FileVisibility.Public
+        file.raw_scan_result = raw
+        effects.invalidate_model(session, file.version.model_id)

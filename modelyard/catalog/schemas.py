@@ -20,6 +20,7 @@ from modelyard.catalog.enums import (
     UnpublishKind,
     UsageControl,
 )
+from modelyard.core.params import Id
 
 Name = Field(min_length=1, max_length=255)
 Description = Field(default=None, max_length=200_000)
@@ -86,7 +87,7 @@ class VersionUpdate(VersionFields):
 class PublishRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version_ids: list[int] | None = Field(default=None, max_length=200)
+    version_ids: list[Id] | None = Field(default=None, max_length=200)
     scheduled_for: datetime | None = Field(default=None, description="Publish later, at this time (with a zone)")
 
 

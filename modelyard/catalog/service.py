@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy
 from modelyard.accounts.models import User
-from modelyard.catalog import basemodels, effects
+from modelyard.catalog import basemodels, effects, placement
 from modelyard.catalog.enums import CommercialUse, ModelModifier, ModelStatus, ModelType, UploadType
 from modelyard.catalog.models import Model, ModelVersion, Tag, TagOnModel
 from modelyard.catalog.schemas import ModelCreate, ModelUpdate, VersionCreate, VersionFields, VersionUpdate
@@ -23,8 +23,8 @@ from modelyard.core.runtime import get_runtime
 MAX_TAGS = 20
 MAX_TRAINED_WORDS = 100
 MAX_META_BYTES = 20_000
-# Fields an owner may not set: the moderation flags are for moderators.
-_STAFF_FIELDS = {"poi", "minor"}
+# Fields an owner may neither set nor clear: the moderation flags are for moderators (`_apply_staff_fields`).
+_STAFF_FIELDS = frozenset({"poi", "minor"})
 
 
 def _text(value: str, what: str) -> str:
@@ -96,9 +96,7 @@ def tags_of(session: Session, model_ids: list[int]) -> dict[int, list[str]]:
 
 def _apply_model_fields(session: Session, actor: User, model: Model, data: ModelCreate | ModelUpdate) -> None:
     given = data.model_dump(exclude_unset=True)
-    staff = policy.is_moderator(actor)
-    if not staff and _STAFF_FIELDS & given.keys() and any(given[key] for key in _STAFF_FIELDS & given.keys()):
-        raise Forbidden("Only moderators mark a model as depicting a real person or a minor")
+    _apply_staff_fields(actor, model, given)
     if "name" in given and data.name is not None:
         model.name = _text(data.name, "name")
     if "type" in given and data.type is not None:
@@ -108,7 +106,7 @@ def _apply_model_fields(session: Session, actor: User, model: Model, data: Model
         model.description_html = markdown.render(data.description)
     if data.allow_commercial_use is not None:
         model.allow_commercial_use = _commercial_use(data.allow_commercial_use)
-    for field in ("allow_no_credit", "allow_derivatives", "allow_different_license", "nsfw", "poi", "minor"):
+    for field in ("allow_no_credit", "allow_derivatives", "allow_different_license", "nsfw"):
         value = getattr(data, field)
         if field in given and value is not None:
             setattr(model, field, value)
@@ -123,6 +121,19 @@ def _apply_model_fields(session: Session, actor: User, model: Model, data: Model
     if data.tags is not None:
         session.flush()
         set_tags(session, model, data.tags)
+
+
+def _apply_staff_fields(actor: User, model: Model, given: dict[str, Any]) -> None:
+    """The moderation flags (POI, minor) are the moderators': they close downloads and listings, so an owner may
+    neither set nor clear them. Sending the value a flag already has changes nothing and is accepted (clients
+    send back the model they read)."""
+    wanted = {field: given[field] for field in _STAFF_FIELDS & given.keys() if given[field] is not None}
+    if not policy.is_moderator(actor):
+        if any(bool(getattr(model, field)) != value for field, value in wanted.items()):
+            raise Forbidden("Only moderators mark a model as depicting a real person or a minor, or lift the mark")
+        return
+    for field, value in wanted.items():
+        setattr(model, field, value)
 
 
 def _lifecycle_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
@@ -158,6 +169,8 @@ def update_model(session: Session, actor: User, model: Model, data: ModelUpdate)
         _set_mode(actor, model, None)
     elif data.mode is not None:
         _set_mode(actor, model, data.mode)
+    if data.clear_mode or data.mode is not None:  # a take-down sets the files' objects aside, or brings them back
+        placement.place_after_commit(session, [version.id for version in model.versions])
     session.flush()
     effects.invalidate_model(session, model.id, effects.content_tag(model.user_id))
     if model.status == ModelStatus.Published:

@@ -26,6 +26,7 @@ from modelyard.catalog.enums import UploadStatus
 from modelyard.catalog.models import FileUpload, ModelFile
 from modelyard.catalog.schemas import FileOut
 from modelyard.core.http import SessionDep
+from modelyard.core.params import Id
 from modelyard.core.runtime import get_runtime
 from modelyard.core.storage.local import FILES_PATH
 
@@ -132,7 +133,7 @@ def _writable_upload(session: Session, principal: PrincipalDep, upload_id: int) 
 
 @router.post("/api/model-versions/{version_id}/uploads", status_code=status.HTTP_201_CREATED)
 def start_upload(
-    version_id: int, body: UploadCreate, _: Writer, principal: PrincipalDep, session: SessionDep
+    version_id: Id, body: UploadCreate, _: Writer, principal: PrincipalDep, session: SessionDep
 ) -> UploadOut:
     """Start a resumable upload of one file to a version you may edit. Name, type, metadata and size are checked
     here, before any byte is sent; a second upload of the same name while one is under way answers 409."""
@@ -155,7 +156,7 @@ def start_upload(
 
 
 @router.get("/api/model-versions/{version_id}/uploads")
-def list_uploads(version_id: int, _: Writer, principal: PrincipalDep, session: SessionDep) -> list[UploadOut]:
+def list_uploads(version_id: Id, _: Writer, principal: PrincipalDep, session: SessionDep) -> list[UploadOut]:
     """The version's uploads under way, and those that failed in the last week, with their progress."""
     user = policy.require_user(principal)
     version = visibility.get_version(session, user, version_id)
@@ -165,14 +166,14 @@ def list_uploads(version_id: int, _: Writer, principal: PrincipalDep, session: S
 
 
 @router.get("/api/uploads/{upload_id}")
-def get_upload(upload_id: int, _: Writer, principal: PrincipalDep, session: SessionDep) -> UploadOut:
+def get_upload(upload_id: Id, _: Writer, principal: PrincipalDep, session: SessionDep) -> UploadOut:
     """Where an upload stands: the parts received (resume by sending the others), or the verification's result."""
     return upload_out(session, _writable_upload(session, principal, upload_id))
 
 
 @router.post("/api/uploads/{upload_id}/part-urls")
 def part_urls(
-    upload_id: int, body: PartUrlsRequest, _: Writer, principal: PrincipalDep, session: SessionDep
+    upload_id: Id, body: PartUrlsRequest, _: Writer, principal: PrincipalDep, session: SessionDep
 ) -> PartUrlsOut:
     """Signed URLs to PUT parts to (the raw bytes as the body; up to 100 at a time). The answer to each PUT
     carries the part's `ETag`. A part sent again replaces the earlier one."""
@@ -192,7 +193,7 @@ def part_urls(
 
 @router.post("/api/uploads/{upload_id}/complete", status_code=status.HTTP_202_ACCEPTED)
 def complete_upload(
-    upload_id: int, _: Writer, principal: PrincipalDep, session: SessionDep, body: CompleteRequest | None = None
+    upload_id: Id, _: Writer, principal: PrincipalDep, session: SessionDep, body: CompleteRequest | None = None
 ) -> UploadOut:
     """Every part is in: join, hash and check them in the background. 409 names the parts still missing or
     of the wrong size. Poll `GET /api/uploads/{id}` until Complete (with the file) or Failed (with the reason)."""
@@ -202,7 +203,7 @@ def complete_upload(
 
 
 @router.delete("/api/uploads/{upload_id}", status_code=status.HTTP_204_NO_CONTENT)
-def abort_upload(upload_id: int, _: Writer, principal: PrincipalDep, session: SessionDep) -> Response:
+def abort_upload(upload_id: Id, _: Writer, principal: PrincipalDep, session: SessionDep) -> Response:
     """Abort an upload under way (or clear a failed one); its parts are dropped."""
     upload = _writable_upload(session, principal, upload_id)
     uploads.abort_upload(session, upload)

@@ -17,6 +17,7 @@ import io
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, BinaryIO, cast
 
@@ -29,7 +30,7 @@ from modelyard.accounts.models import User
 from modelyard.catalog import files
 from modelyard.catalog.enums import HashType, UploadStatus
 from modelyard.catalog.hashing import hash_stream
-from modelyard.catalog.inspect import inspect_file
+from modelyard.catalog.inspect import Inspection, inspect_file
 from modelyard.catalog.models import FileUpload, ModelFile, ModelVersion
 from modelyard.core.db import on_commit, utcnow
 from modelyard.core.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
@@ -156,7 +157,11 @@ def part_urls(upload: FileUpload, numbers: Sequence[int]) -> list[tuple[int, str
             raise ValidationFailed(f"Part {number} is outside 1..{upload.part_count}")
     storage = get_runtime().storage
     upload.updated_at = utcnow()  # a sign of life: abandoned uploads are the ones nobody asks about
-    return [(n, storage.part_upload_url(upload.storage_key, upload.multipart_id, n)) for n in sorted(set(numbers))]
+    # Each URL takes exactly its part's size, so no part can hold more than the upload announced.
+    return [
+        (n, storage.part_upload_url(upload.storage_key, upload.multipart_id, n, size=upload.expected_part_size(n)))
+        for n in sorted(set(numbers))
+    ]
 
 
 def complete_upload(session: Session, upload: FileUpload, *, sha256: str | None = None) -> FileUpload:
@@ -198,20 +203,31 @@ def abort_upload(session: Session, upload: FileUpload) -> None:
 
 @job("catalog.finish_upload", priority=Priority.HIGH, max_attempts=6)
 def finish_upload(session: Session, *, upload_id: int) -> None:
-    """Join, hash, check and record an upload's file. Safe to run again after a crash at any point."""
-    upload = session.get(FileUpload, upload_id)
-    if upload is None or upload.status != UploadStatus.Verifying:
+    """Join, hash, check and record an upload's file. Safe to run again after a crash at any point.
+
+    The long part (joining, hashing and inspecting take seconds per GiB) runs with no transaction open: on SQLite
+    the job's own session holds the database's one write lock from its first statement, and every log-in and
+    every other writer would wait on it. So the upload is read apart, and the job's session only records the
+    outcome, after checking again that the upload still waits for it."""
+    upload = _read_verifying(upload_id)
+    if upload is None:
         return
     try:
-        file = _verify_and_record(session, upload)
+        content = _check_content(upload)
     except _VERDICTS as exc:
-        reason = cast(AppError, exc).detail
-        log.info("upload refused", extra={"upload_id": upload.id, "reason": reason})
-        _close(upload, UploadStatus.Failed, reason)
-        _keep_nothing(session, upload)
+        _settle_refused(session, upload_id, cast(AppError, exc))
         return
-    _close(upload, UploadStatus.Complete, None)
-    upload.file_id = file.id
+    current = session.get(FileUpload, upload_id)
+    if current is None or current.status != UploadStatus.Verifying:
+        return  # settled meanwhile, by another delivery of this job or by `tidy_uploads`
+    try:
+        with session.begin_nested():  # a refusal here takes back whatever the recording had written
+            file = _record(session, current, content)
+    except _VERDICTS as exc:
+        _refuse(session, current, cast(AppError, exc))
+        return
+    _close(current, UploadStatus.Complete, None)
+    current.file_id = file.id
 
 
 @periodic("catalog.tidy_uploads", cron="17 * * * *", priority=Priority.LOW)
@@ -247,12 +263,26 @@ def _finish_key(upload_id: int) -> str:
     return f"catalog.finish_upload:{upload_id}"
 
 
-def _verify_and_record(session: Session, upload: FileUpload) -> ModelFile:
+@dataclass(frozen=True)
+class _Content:
+    digests: dict[HashType, str]
+    found: Inspection
+
+
+def _read_verifying(upload_id: int) -> FileUpload | None:
+    """The upload, detached, if it waits for verification: read in a session of its own (see `finish_upload`)."""
+    with get_runtime().db.session() as reader:
+        upload = reader.get(FileUpload, upload_id)
+        if upload is None or upload.status != UploadStatus.Verifying:
+            return None
+        reader.expunge(upload)
+        return upload
+
+
+def _check_content(upload: FileUpload) -> _Content:
+    """Join the parts (unless a crash came after the join), hash and inspect the file: no database involved."""
     storage = get_runtime().storage
-    stored = storage.stat(upload.storage_key)
-    if stored is None or stored.size != upload.size:  # not joined yet (a crash may have come after the join)
-        parts = storage.list_parts(upload.storage_key, upload.multipart_id)
-        storage.complete_multipart(upload.storage_key, upload.multipart_id, [(n, etag) for n, etag, _ in parts])
+    _join(upload)
     with storage.open(upload.storage_key) as reader:
         digests, size = hash_stream(reader)
     if size != upload.size:
@@ -262,6 +292,29 @@ def _verify_and_record(session: Session, upload: FileUpload) -> ModelFile:
         raise ValidationFailed(f"SHA-256 mismatch: the file sent hashes to {sha256}, not {upload.sha256}")
     with io.BufferedReader(RangeReader(storage, upload.storage_key, upload.size), HASH_CHUNK) as seekable:
         found = inspect_file(cast(BinaryIO, seekable), upload.size)
+    return _Content(digests=dict(digests), found=found)
+
+
+def _join(upload: FileUpload) -> None:
+    storage = get_runtime().storage
+
+    def joined() -> bool:
+        stored = storage.stat(upload.storage_key)
+        return stored is not None and stored.size == upload.size
+
+    if joined():  # a crash came after the join
+        return
+    try:
+        parts = storage.list_parts(upload.storage_key, upload.multipart_id)
+        storage.complete_multipart(upload.storage_key, upload.multipart_id, [(n, etag) for n, etag, _ in parts])
+    except (NotFound, BadRequest):
+        if not joined():  # else another delivery of this job joined the parts under our feet
+            raise
+
+
+def _record(session: Session, upload: FileUpload, content: _Content) -> ModelFile:
+    """The ModelFile, once what may have changed during the verification is checked again: the version and the
+    uploader still exist, the uploader may still edit it, it is not deleted, and no file took the name."""
     version = session.get(ModelVersion, upload.model_version_id)
     actor = session.get(User, upload.user_id)
     if version is None or actor is None:
@@ -269,7 +322,7 @@ def _verify_and_record(session: Session, upload: FileUpload) -> ModelFile:
     upload.active_name = None  # its own name must not count as taken below
     session.flush()
     name, _ = files.prepare_file(actor, version, filename=upload.filename, file_type=upload.file_type, metadata=None)
-    metadata = files.apply_inspection(name, found, dict(upload.metadata_ or {}))
+    metadata = files.apply_inspection(name, content.found, dict(upload.metadata_ or {}))
     return files.record_file(
         session,
         version,
@@ -278,9 +331,22 @@ def _verify_and_record(session: Session, upload: FileUpload) -> ModelFile:
         size=upload.size,
         file_type=upload.file_type,
         metadata=metadata,
-        found=found,
-        digests=digests,
+        found=content.found,
+        digests=content.digests,
     )
+
+
+def _settle_refused(session: Session, upload_id: int, verdict: AppError) -> None:
+    """Fail the upload for `verdict`, if it is still verifying: a finished one keeps its file and object."""
+    upload = session.get(FileUpload, upload_id)
+    if upload is not None and upload.status == UploadStatus.Verifying:
+        _refuse(session, upload, verdict)
+
+
+def _refuse(session: Session, upload: FileUpload, verdict: AppError) -> None:
+    log.info("upload refused", extra={"upload_id": upload.id, "reason": verdict.detail})
+    _close(upload, UploadStatus.Failed, verdict.detail)
+    _keep_nothing(session, upload)
 
 
 def _keep_nothing(session: Session, upload: FileUpload) -> None:

@@ -1,9 +1,10 @@
 """What every HTTP request passes through on its way in and out, in one pure-ASGI layer.
 
-In order: a request id (echoed when the client sent a sane one), the per-IP rate limit, the CSRF check, the
-app; on the way out one pass over the response headers adds the rate-limit quota, a new CSRF cookie (pages
-only), the request id, cookies set with `set_cookie_later`, and the security headers a route did not set
-itself; then one metric and one access-log line. An exception the app lets through becomes a 500 carrying the
+In order: a request id (echoed when the client sent a sane one), the per-IP rate limit, the checks on what
+the request brings in (body size limits, no NUL character: `core.inbound`), the CSRF check, the app; on the
+way out one pass over the response headers adds the rate-limit quota, a new CSRF cookie (pages only), the
+request id, cookies set with `set_cookie_later`, and the security headers a route did not set itself; then one
+metric and one access-log line. An exception the app lets through becomes a 500 carrying the
 request id, counted and logged like any response.
 
 One layer rather than four middlewares because each layer costs a coroutine call and a `send` wrapper on
@@ -25,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from modelyard.core.csrf import CsrfGuard
 from modelyard.core.errors import AppError
 from modelyard.core.http import PENDING_COOKIES, error_response, unexpected_error
+from modelyard.core.inbound import InboundGuard
 from modelyard.core.logging import request_id_var
 from modelyard.core.ratelimit import IpRateLimit
 from modelyard.core.runtime import Runtime
@@ -41,6 +43,7 @@ class EdgeMiddleware:
         self.app = app
         self.metrics = runtime.metrics
         self.rate_limit = IpRateLimit(runtime)
+        self.inbound = InboundGuard(runtime.settings)
         self.csrf = CsrfGuard(runtime)
         self.security_headers = security_headers(runtime.settings)
         self.security_names = frozenset(name for name, _ in self.security_headers)
@@ -62,6 +65,7 @@ class EdgeMiddleware:
             try:
                 reply.quota = await self.rate_limit.spend(scope)
                 reply.new_csrf_token = self.csrf.assign_token(scope)
+                receive = await self.inbound.admit(scope, receive)  # before CSRF, which may read a form
                 receive = await self.csrf.admit(scope, receive)
             except AppError as refusal:
                 response = error_response(Request(scope), refusal.status_code, refusal.body(), refusal.headers)

@@ -11,13 +11,14 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelyard.core.errors import AppError, ServiceUnavailable
+from modelyard.core.inbound import RefusedWhileStreaming, nul_refusal
 from modelyard.core.logging import request_id_var
 from modelyard.core.runtime import Runtime
 
@@ -174,6 +175,11 @@ async def _app_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status_code, exc.body(), exc.headers)
 
 
+async def _refused_while_streaming(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RefusedWhileStreaming)
+    return await _app_error(request, exc.refusal)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
@@ -202,7 +208,25 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, OperationalError) or exc.connection_invalidated:
         log.warning("database unavailable", exc_info=exc)
         return await _app_error(request, _unavailable("database"))
+    if _refuses_nul(exc):
+        # A backstop: the edge refuses NULs it can see (`core.inbound`); one that got past it (decoded from
+        # base64, say) is still the caller's mistake, and the session's rollback has undone the request.
+        log.warning("database refused a NUL character", extra={"path": request.url.path})
+        return await _app_error(request, nul_refusal("request"))
     return await unexpected_error(request, exc)
+
+
+def _refuses_nul(exc: DBAPIError) -> bool:
+    """PostgreSQL refusing a NUL: psycopg before it sends a text parameter, or the server in text (22021) or in a
+    `\\u0000` of JSON it turns into text (22P05)."""
+    if not isinstance(exc, DataError):
+        return False
+    message, state = str(exc.orig), getattr(exc.orig, "sqlstate", None)
+    return (
+        "cannot contain NUL (0x00)" in message
+        or (state == "22021" and "0x00" in message)
+        or (state == "22P05" and "\\u0000" in message)
+    )
 
 
 async def _redis_error(request: Request, exc: Exception) -> Response:
@@ -221,9 +245,76 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 500, body)
 
 
+class ErrorBody(BaseModel):
+    """Every error of the JSON API (`AppError.body()`); some carry more, such as `field` or `request_id`."""
+
+    error: str = Field(description="A stable code: not_found, validation_error, payload_too_large...")
+    detail: str = Field(description="What went wrong, for a person to read")
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="Where: `body.name`, `query.limit`, `path.model_id`")
+    message: str
+
+
+class ValidationErrorBody(ErrorBody):
+    """A request the API could not accept as sent (422): what FastAPI found, one entry per field."""
+
+    fields: list[FieldProblem] | None = None
+
+
+class CivitaiErrorBody(BaseModel):
+    """Every error of the Civitai-compatible API (`/api/v1/`), in Civitai's shape; a request it could not read
+    is a 400 there, never a 422."""
+
+    error: str = Field(description="What went wrong, for a person to read")
+
+
+_SCHEMA_REF = "#/components/schemas/{model}"
+_FASTAPI_422 = _SCHEMA_REF.format(model="HTTPValidationError")
+_ERROR_BODIES: tuple[type[BaseModel], ...] = (ErrorBody, FieldProblem, ValidationErrorBody, CivitaiErrorBody)
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make the published OpenAPI say what the error handlers above send: FastAPI documents every 422 as its own
+    `HTTPValidationError` (`{detail: [{loc, msg, type}]}`), which no response here has."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return _with_error_bodies(build())
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _with_error_bodies(schema: dict[str, Any]) -> dict[str, Any]:
+    """Give every documented error response of `schema` the body the handlers send, unless its route declared
+    one itself (the Civitai-shaped refusals of downloads do). In place: FastAPI caches the document, so this runs
+    again on one it already rewrote, and changes nothing then."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in _ERROR_BODIES:
+        components[model.__name__] = model.model_json_schema(ref_template=_SCHEMA_REF)
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for path, operations in schema.get("paths", {}).items():
+        civitai = path.startswith(CIVITAI_API_PREFIX)
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if civitai and "422" in responses:
+                responses.setdefault("400", {"description": "The request could not be read"})
+                del responses["422"]
+            responses.setdefault("4XX", {"description": "Refused: the body says why"})
+            for status, response in responses.items():
+                declared = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+                if status[0] == "4" and declared in (None, _FASTAPI_422):
+                    body = "CivitaiErrorBody" if civitai else "ValidationErrorBody" if status == "422" else "ErrorBody"
+                    response["content"] = {"application/json": {"schema": {"$ref": _SCHEMA_REF.format(model=body)}}}
+    return schema
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RefusedWhileStreaming, _refused_while_streaming)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DBAPIError, _database_error)
     try:
@@ -234,3 +325,4 @@ def install_error_handlers(app: FastAPI) -> None:
     except ImportError:
         pass
     # Anything else is answered by modelyard.core.edge.EdgeMiddleware as a 500 with the request id.
+    document_errors(app)

@@ -1,14 +1,16 @@
-"""Operations endpoints: liveness, readiness (which dependency failed), Prometheus metrics."""
+"""Operations endpoints: liveness, readiness (which dependency failed), Prometheus metrics (behind a token)."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelyard import __version__
 from modelyard.core.errors import AppError
@@ -67,8 +69,28 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(body, status_code=503 if failed else 200)
 
 
-@router.get("/metrics")
-async def metrics(runtime: RuntimeDep) -> Response:
-    """Prometheus metrics of this process (request counts and latency), plus job-table and queue gauges."""
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={404: {"description": "Metrics are off, or the token is missing or wrong"}},
+)
+async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    """Prometheus metrics of this process (request counts and latency), plus job-table and queue gauges. Only for
+    `Authorization: Bearer <MODELYARD_METRICS_TOKEN>`; without that setting they are not served at all."""
+    if not metrics_allowed(runtime, request.headers.getlist("authorization")):
+        # The answer a path that does not exist gets: the metrics name routes, volumes and queue depths, which no
+        # visitor needs, nor to learn that they are there.
+        raise StarletteHTTPException(status_code=404)
     body = await run_in_threadpool(runtime.metrics.render)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def metrics_allowed(runtime: Runtime, authorization: list[str]) -> bool:
+    """Whether the one Authorization header carries the configured metrics token (compared in constant time)."""
+    token = runtime.settings.metrics_token
+    if token is None or len(authorization) != 1:
+        return False
+    scheme, _, presented = authorization[0].strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(presented.strip().encode(), token.get_secret_value().encode())

@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+METRICS_TOKEN_MIN_LENGTH = 24
 
 
 class Settings(BaseSettings):
@@ -69,6 +70,21 @@ class Settings(BaseSettings):
         ge=0,
         description="Cache lifetime of versioned static files (`/static/...?v=hash`); unversioned requests get "
         "five minutes.",
+    )
+    request_json_max_bytes: int = Field(
+        1024**2,
+        ge=1024,
+        le=64 * 1024**2,
+        description="Largest JSON or text request body accepted (also a body with no content type, which the "
+        "API parses as JSON, and any other body sent where no file is uploaded); a bigger one is refused with a "
+        "413 before it is read.",
+    )
+    request_form_max_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        le=64 * 1024**2,
+        description="Largest form body accepted (the site's forms); a bigger one is refused with a 413. A "
+        "multipart form sent where files are uploaded may be as large as `direct_upload_max_bytes` plus 1 MiB.",
     )
 
     # --- storage --------------------------------------------------------------------------------------------
@@ -240,6 +256,31 @@ class Settings(BaseSettings):
         "(`/run/clamav/clamd.ctl`) or `tcp://host:3310`. Its StreamMaxLength must exceed the largest model file. "
         "Empty: virus scans stay Pending, saying no scanner is configured.",
     )
+    pickle_scan_timeout_seconds: int = Field(
+        300,
+        ge=1,
+        le=86400,
+        description="Longest a file's pickle scan may run (wall clock, and as much processor time) before it is "
+        "stopped and the file held for a moderator.",
+    )
+    pickle_scan_memory_mb: int = Field(
+        1024,
+        ge=64,
+        description="Address space of the process that scans one file's pickles; a file needing more is held for "
+        "a moderator as too large to scan.",
+    )
+    pickle_scan_max_bytes: int = Field(
+        4 * 1024**3,
+        ge=1024,
+        description="Pickle data one scan may read, zip members unpacked included (a zip bomb stops here); a file "
+        "with more is held for a moderator.",
+    )
+    pickle_scan_max_opcodes: int = Field(
+        10_000_000,
+        ge=1000,
+        description="Pickle operations one scan may walk (a checkpoint has about a hundred thousand); a file with "
+        "more is held for a moderator.",
+    )
     deleted_retention_days: int = Field(
         30,
         ge=0,
@@ -251,10 +292,25 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = Field(
         "json", description="`json`: one JSON object per line with the request id; `console`: readable text."
     )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Token that Prometheus presents to read `/metrics`, as `Authorization: Bearer <token>` (at "
+        f"least {METRICS_TOKEN_MIN_LENGTH} characters). Empty: `/metrics` answers 404, as if it did not exist.",
+    )
     extra_modules: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Python modules imported at start (comma-separated), e.g. plugins that declare jobs.",
     )
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _check_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value().strip()) < METRICS_TOKEN_MIN_LENGTH:
+            # /metrics is not rate limited (Prometheus scrapes it often): the token alone keeps guessers out.
+            raise ValueError(f"metrics_token must be at least {METRICS_TOKEN_MIN_LENGTH} characters")
+        return SecretStr(value.get_secret_value().strip())
 
     @field_validator("extra_modules", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from modelyard.accounts.models import Role
+from modelyard.core.params import Id
 
 FLAG_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
 VARIANT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
@@ -51,7 +52,7 @@ class FlagRules(BaseModel):
     enabled: bool = Field(False, description="The kill switch: when off, the flag is off for everyone.")
     everyone: bool = Field(False, description="On for every visitor, anonymous ones included.")
     roles: list[Role] = Field(default_factory=list, description="On for users with any of these roles.")
-    user_ids: list[int] = Field(default_factory=list, max_length=MAX_LISTED_USERS, description="On for these users.")
+    user_ids: list[Id] = Field(default_factory=list, max_length=MAX_LISTED_USERS, description="On for these users.")
     percentage: Percentage = 0
     variants: list[Variant] | None = Field(
         None,
@@ -94,7 +95,7 @@ class FlagUpdate(BaseModel):
     enabled: bool | None = None
     everyone: bool | None = None
     roles: list[Role] | None = None
-    user_ids: list[int] | None = Field(None, max_length=MAX_LISTED_USERS)
+    user_ids: list[Id] | None = Field(None, max_length=MAX_LISTED_USERS)
     percentage: Percentage | None = None
     variants: list[Variant] | None = Field(None, max_length=MAX_VARIANTS)
 

@@ -15,6 +15,7 @@ from modelyard.catalog import visibility
 from modelyard.catalog.enums import ModelStatus
 from modelyard.core.errors import Forbidden
 from modelyard.core.http import SessionDep
+from modelyard.core.params import Id
 from modelyard.images import service
 from modelyard.images.service import MAX_UPLOAD_BYTES
 
@@ -40,7 +41,7 @@ class PostOut(BaseModel):
 
 @router.post("/api/model-versions/{version_id}/posts", status_code=status.HTTP_201_CREATED, response_model=PostOut)
 def create_post(
-    version_id: int,
+    version_id: Id,
     images: Annotated[list[UploadFile], File(description="PNG, JPEG, WebP or GIF images, shown in this order")],
     _: MediaWriter,
     principal: PrincipalDep,

@@ -80,3 +80,19 @@ def test_profile_page_uploads_a_picture_with_the_token_in_the_action(client: Tes
         follow_redirects=False,
     )
     assert bad.status_code == 422 and "not an image" in bad.text
+
+
+def test_a_muted_user_keeps_the_picture_they_have(client: TestClient, runtime: Runtime) -> None:
+    """A picture is read by everyone, like a bio: muted users cannot change it."""
+    from modelyard.accounts import moderation
+    from modelyard.accounts.models import User
+
+    user = create_user(runtime, username="painter")
+    key = create_api_key(runtime, user)
+    with runtime.db.transaction() as session:
+        record = session.get(User, user.id)
+        assert record is not None
+        moderation.mute(session, None, record, reason="spam")
+    response = client.put("/api/account/avatar", content=image_bytes(), headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 403 and "muted" in response.json()["detail"]
+    assert client.get("/api/users/painter/avatar", follow_redirects=False).status_code == 404

@@ -78,6 +78,31 @@ def test_muted_user_may_read_but_not_post(runtime: Runtime) -> None:
             policy.require_can_post(principal)
 
 
+def test_a_muted_user_cannot_change_their_public_profile_text(client: TestClient, runtime: Runtime) -> None:
+    """Muted users read but do not post: a bio, links and a display name are text others read."""
+    target = create_user(runtime)
+    with runtime.db.transaction() as session:
+        user = session.get(User, target.id)
+        assert user is not None
+        user.bio, user.display_name = "Before", "Before"
+        moderation.mute(session, None, user, reason="spam links")
+    log_in(client, target)
+    for change in (
+        {"bio": "Buy now at spam.example"},
+        {"links": [{"label": "shop", "url": "https://spam.example"}]},
+        {"display_name": "Spam Shop"},
+    ):
+        response = client.patch("/api/account", json=change)
+        assert response.status_code == 403 and "muted" in response.json()["detail"], change
+    page = client.post("/account", data={"display_name": "Before", "bio": "Spam", "link_label": [], "link_url": []})
+    assert page.status_code == 403
+    unchanged = client.patch("/api/account", json={"bio": "Before", "display_name": "Before", "links": []})
+    assert unchanged.status_code == 200  # saving the form as it is changes nothing, and is no post
+    with runtime.db.session() as session:
+        stored = session.get(User, target.id)
+        assert stored is not None and (stored.bio, stored.display_name, stored.links) == ("Before", "Before", [])
+
+
 def test_users_cannot_moderate_and_moderators_cannot_touch_admins(client: TestClient, runtime: Runtime) -> None:
     plain_key = create_api_key(runtime, create_user(runtime))
     moderator_key = create_api_key(runtime, create_user(runtime, role=Role.moderator))

@@ -67,6 +67,7 @@ def test_the_envelope_and_every_field(runtime, client, owner):
     assert response.status_code == 200, response.text
     assert response.headers["access-control-allow-origin"] == "*"
     assert response.headers["cache-control"] == "public, s-maxage=300, stale-while-revalidate=150"
+    assert response.headers["vary"] == "Authorization, Cookie"  # a shared cache keeps callers with keys apart
     body = response.json()
     assert set(body) == {"items", "metadata"} and body["metadata"] == {}
     (model,) = body["items"]

@@ -9,16 +9,22 @@ import struct
 
 import pytest
 import torch
+from sqlalchemy import func, select, update
 
 from modelyard.catalog.convert import convert_to_safetensors
-from modelyard.catalog.enums import ScanResult
-from modelyard.catalog.models import ModelFile
+from modelyard.catalog.enums import ModelStatus, ScanResult
+from modelyard.catalog.models import ModelFile, ModelVersion
 from modelyard.catalog.safetensors import read_header
 from modelyard.catalog.scanning import scan_file
+from modelyard.core.db import utcnow
+from modelyard.core.jobs.models import Job
+from modelyard.core.jobs.runner import execute
+from modelyard.core.runtime import Runtime
 from tests.catalog.test_pages import form, log_in_page, view
 from tests.catalog.test_scanning import RunsCode, add, torch_zip
 from tests.support.catalog import create_model
 from tests.support.factories import create_api_key, create_user
+from tests.support.storage import paused_mid_read
 
 
 @pytest.fixture
@@ -167,3 +173,81 @@ def test_converting_from_the_version_page(runtime, client, owner):
     assert "old.safetensors" in done and "Convert old.ckpt to safetensors" not in done
     again = form(client, f"/model-files/{file_id}/convert")
     assert again.status_code == 409 and "already Complete" in again.text
+
+
+def test_other_writers_go_on_while_a_checkpoint_converts(runtime, client, owner):
+    """On SQLite the job's session holds the one write lock from its first statement: the conversion (torch,
+    writing, hashing, storing) must run before it, or every writer of the site waits."""
+    user, headers = owner
+    version_id = create_model(runtime, user, with_files=False, with_post=False).version_ids[0]
+    file_id = add(runtime, user, version_id, "slow.ckpt", saved({"state_dict": {"w": torch.ones(8, 8)}}))
+    scanned(runtime, file_id)
+    assert client.post(f"/api/model-files/{file_id}/convert", headers=headers).status_code == 202
+    with runtime.db.session() as session:
+        job_id = session.scalar(select(Job.id).where(Job.name == "catalog.convert_to_safetensors"))
+        source = session.get(ModelFile, file_id)
+        assert job_id is not None and source is not None
+    with (
+        paused_mid_read(runtime, source.storage_key, lambda paused: execute(paused, job_id)),
+        runtime.db.transaction() as session,  # a writer of its own while the checkpoint is read
+    ):
+        session.execute(update(ModelVersion).where(ModelVersion.id == version_id).values(updated_at=utcnow()))
+    with runtime.db.session() as session:
+        done = session.get(ModelFile, file_id)
+        assert done is not None and (done.conversion or {}).get("status") == "Complete", done.conversion
+
+
+def test_a_conversion_run_twice_leaves_one_object(runtime, client, owner):
+    """A worker that dies after storing the result but before recording it: the next run writes over that
+    object instead of beside it."""
+    user, headers = owner
+    made = create_model(runtime, user, with_files=False, with_post=False)
+    file_id = add(runtime, user, made.version_ids[0], "twice.ckpt", saved({"w": torch.ones(4)}))
+    scanned(runtime, file_id)
+    assert client.post(f"/api/model-files/{file_id}/convert", headers=headers).status_code == 202
+    with runtime.db.session(write=True) as session:  # the first run, whose completion is lost
+        convert_to_safetensors.spec.func(session, file_id=file_id)
+        session.rollback()
+    with runtime.db.transaction() as session:
+        convert_to_safetensors.spec.func(session, file_id=file_id)
+    folder = f"models/{made.id}/{made.version_ids[0]}/"
+    with runtime.db.session() as session:
+        recorded = set(
+            session.scalars(select(ModelFile.storage_key).where(ModelFile.model_version_id.in_(made.version_ids)))
+        )
+    stored = {key for key in runtime.storage.iter_keys(folder) if "/twice." in key}  # the folder is reused by ids
+    assert len(recorded) == 2 and stored == recorded
+
+
+def test_a_version_deleted_during_the_conversion_gets_no_file(runtime, client, owner):
+    user, headers = owner
+    made = create_model(runtime, user, with_files=False, with_post=False)
+    file_id = add(runtime, user, made.version_ids[0], "gone.ckpt", saved({"w": torch.ones(4)}))
+    scanned(runtime, file_id)
+    assert client.post(f"/api/model-files/{file_id}/convert", headers=headers).status_code == 202
+    with runtime.db.session() as session:
+        source = session.get(ModelFile, file_id)
+        assert source is not None
+
+    def run_job(paused: Runtime) -> None:
+        with paused.db.transaction() as session:
+            convert_to_safetensors.spec.func(session, file_id=file_id)
+
+    with paused_mid_read(runtime, source.storage_key, run_job), runtime.db.transaction() as session:
+        session.execute(
+            update(ModelVersion).where(ModelVersion.id == made.version_ids[0]).values(status=ModelStatus.Deleted)
+        )
+    with runtime.db.session() as session:
+        done = session.get(ModelFile, file_id)
+        assert done is not None and done.conversion == {
+            "status": "Failed",
+            "error": f"Version {made.version_ids[0]} was deleted",
+        }
+        assert (
+            session.scalar(
+                select(func.count()).select_from(ModelFile).where(ModelFile.model_version_id == made.version_ids[0])
+            )
+            == 1
+        )
+    stored = [key for key in runtime.storage.iter_keys(f"models/{made.id}/{made.version_ids[0]}/") if "/gone." in key]
+    assert stored == [source.storage_key]

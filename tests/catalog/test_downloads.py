@@ -11,12 +11,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from modelyard.accounts.models import User
+from modelyard.accounts.models import Role, User
 from modelyard.catalog import files
 from modelyard.catalog.downloads import download_filename, filenamize
 from modelyard.catalog.enums import BaseModelType, ModelModifier, ModelType, UsageControl
 from modelyard.catalog.models import Model, ModelDownload, ModelFile, ModelVersion
 from modelyard.catalog.safetensors import tiny_lora
+from modelyard.catalog.scanning import scan_file
 from modelyard.core.db import utcnow
 from tests.support.catalog import create_model
 from tests.support.factories import create_api_key, create_user
@@ -92,6 +93,21 @@ def test_archived_models_are_gone(runtime, client, owner):
     assert response.status_code == 410 and "archived" in response.json()["error"]
 
 
+def test_models_taken_down_are_not_downloaded_but_by_moderators(runtime, client, owner):
+    made = create_model(runtime, owner, published=True)
+    with runtime.db.transaction() as session:
+        session.execute(update(Model).where(Model.id == made.id).values(mode=ModelModifier.TakenDown))
+    anonymous = client.get(url(made), follow_redirects=False)
+    assert anonymous.status_code == 410 and anonymous.json() == {
+        "error": "Model taken down, not available for download"
+    }
+    owner_key = create_api_key(runtime, owner)
+    assert client.get(f"{url(made)}?token={owner_key}", follow_redirects=False).status_code == 410
+    moderator_key = create_api_key(runtime, create_user(runtime, role=Role.moderator))
+    granted = client.get(f"{url(made)}?token={moderator_key}", follow_redirects=False)
+    assert follow(client, granted).content == stored_bytes(runtime, made.file_ids[0])
+
+
 def test_creators_can_turn_downloads_off(runtime, client, owner):
     made = create_model(runtime, owner, published=True)
     set_version(runtime, made.version_ids[0], usage_control=UsageControl.Generation)
@@ -141,8 +157,12 @@ def test_file_choice(runtime, client, owner):
             session, user, version, filename="full.safetensors", stream=io.BytesIO(tiny_lora(7)),
             metadata={"size": "full", "fp": "fp32"},
         ).id  # fmt: skip
+    with runtime.db.transaction() as session:
+        scan_file(session, file_id=config)  # a file that could carry code is offered once scanned
+    with runtime.db.transaction() as session:
         from modelyard.catalog import lifecycle
 
+        user = session.get(User, owner.id)
         lifecycle.publish_model(session, session.get(Model, made.id), user)  # type: ignore[arg-type]
     other = create_model(runtime, owner, name="Other", published=True)
 

@@ -16,7 +16,7 @@ from modelyard.catalog.hashing import hash_chunks
 from modelyard.catalog.models import Model, ModelFile
 from modelyard.catalog.safetensors import tiny_lora
 from tests.support.catalog import create_model
-from tests.support.factories import create_api_key, create_user
+from tests.support.factories import create_api_key, create_user, log_in
 
 
 @pytest.fixture
@@ -111,6 +111,38 @@ class TestModels:
         meta = response.json()["meta"]
         assert meta["note"] == 1 and meta["unpublishedAt"] is not None
 
+    @pytest.mark.parametrize("flag", ["poi", "minor"])
+    def test_moderation_flags_are_the_moderators_to_set_and_to_clear(self, runtime, client, owner, flag):
+        user, headers = owner
+        made = create_model(runtime, user, published=True)
+        mod = create_user(runtime, role=Role.moderator)
+        mod_key = {"Authorization": f"Bearer {create_api_key(runtime, mod)}"}
+        url = f"/api/models/{made.id}"
+        assert client.patch(url, json={flag: True}, headers=headers).status_code == 403
+        assert client.patch(url, json={flag: False}, headers=headers).status_code == 200  # unchanged: accepted
+        assert client.patch(url, json={flag: True}, headers=mod_key).json()[flag] is True
+        refused = client.patch(url, json={flag: False, "name": "Mine again"}, headers=headers)
+        assert refused.status_code == 403, refused.text
+        assert client.patch(url, json={flag: True}, headers=headers).status_code == 200  # unchanged: accepted
+        model = client.get(url, headers=headers).json()
+        assert model[flag] is True and model["name"] == "Test model"
+        if flag == "poi":  # what the flag closed stays closed
+            assert client.get(f"/api/download/models/{made.version_ids[0]}").status_code == 404
+        assert client.patch(url, json={flag: False}, headers=mod_key).json()[flag] is False
+
+    def test_the_edit_page_cannot_touch_the_moderation_flags(self, runtime, client, owner):
+        user, _ = owner
+        made = create_model(runtime, user, published=True)
+        mod = create_user(runtime, role=Role.moderator)
+        mod_key = {"Authorization": f"Bearer {create_api_key(runtime, mod)}"}
+        client.patch(f"/api/models/{made.id}", json={"poi": True, "minor": True}, headers=mod_key)
+        log_in(client, user)
+        form = {"name": "Renamed", "type": "LORA", "poi": "", "minor": "off", "allow_commercial_use": "Sell"}
+        response = client.post(f"/models/{made.id}/edit", data=form, follow_redirects=False)
+        assert response.status_code == 303, response.text
+        model = client.get(f"/api/models/{made.id}").json()
+        assert model["name"] == "Renamed" and model["poi"] is True and model["minor"] is True
+
 
 class TestVersions:
     def test_new_versions_come_first_and_names_are_unique(self, runtime, client, owner):
@@ -204,6 +236,23 @@ class TestFiles:
         made = create_model(runtime, user, published=True)
         response = client.delete(f"/api/model-files/{made.file_ids[0]}", headers=headers)
         assert response.status_code == 409
+
+    def test_deleting_needs_the_models_delete_scope(self, runtime, client, owner):
+        """As for models and versions (Civitai's scopes: ModelsWrite writes, ModelsDelete deletes)."""
+        user, headers = owner
+        made = create_model(runtime, user, versions=2)
+        writer = create_api_key(runtime, user, scopes=TokenScope.ModelsRead | TokenScope.ModelsWrite)
+        file_id, version_id = made.file_ids[0], made.version_ids[1]
+        response = client.delete(f"/api/model-files/{file_id}", headers={"Authorization": f"Bearer {writer}"})
+        assert response.status_code == 403 and response.json()["missing_scopes"] == ["ModelsDelete"]
+        assert client.post(f"/model-files/{file_id}/delete?token={writer}").status_code == 403
+        assert client.post(f"/model-versions/{version_id}/delete?token={writer}").status_code == 403
+        with runtime.db.session() as session:
+            assert session.get(ModelFile, file_id) is not None
+        model = client.get(f"/api/models/{made.id}", headers=headers).json()
+        assert [version["id"] for version in model["versions"]] == [made.version_ids[1], made.version_ids[0]]
+        assert [len(version["files"]) for version in model["versions"]] == [1, 1]
+        assert client.delete(f"/api/model-files/{file_id}", headers=headers).status_code == 204
 
 
 class TestHashing:

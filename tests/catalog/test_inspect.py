@@ -27,6 +27,11 @@ def raw_header(header: object, data: bytes = b"") -> bytes:
     return struct.pack("<Q", len(raw)) + raw + data
 
 
+def header_of(header: bytes) -> bytes:
+    """A file whose header is these bytes, with the four bytes of data its one tensor claims."""
+    return struct.pack("<Q", len(header)) + header + b"1234"
+
+
 def zipped(names: list[str]) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
@@ -57,6 +62,18 @@ def test_safetensors_details():
         (raw_header({"t": {"dtype": "Q9", "shape": [1], "data_offsets": [0, 1]}}, b"1"), "dtype"),
         (raw_header({"__metadata__": {"a": 1}}), "__metadata__"),
         (struct.pack("<Q", 4) + b"{no}", "JSON"),
+        # Headers built to crash a parser (issue 14): refused with the reason, never a 500.
+        (
+            header_of(b'{"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4], "x": 1' + b"9" * 5000 + b"}}"),
+            "digits",
+        ),
+        (struct.pack("<Q", 200_006) + b'{"a": ' + b"[" * 100_000 + b"]" * 100_000, "nested deeper"),
+        (
+            raw_header({"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4], "x": [[[[[[[[[]]]]]]]]]}}, b"1234"),
+            "nested deeper",
+        ),
+        (raw_header({"t": {"dtype": "F32", "shape": [1] * 65, "data_offsets": [0, 4]}}, b"1234"), "dimensions"),
+        (struct.pack("<Q", 10) + b'{"t": NaN}', "not valid JSON"),
     ],
 )
 def test_malformed_safetensors_are_refused(data, message):
@@ -93,3 +110,20 @@ def test_the_model_page_shows_what_is_inside(runtime, client):
     made = create_model(runtime, owner, published=True)
     page = client.get(f"/models/{made.id}", headers={"Accept": "text/html"}).text
     assert "3 tensors, 257 parameters" in page and "ss_network_dim" in page
+
+
+def test_a_header_built_to_crash_the_parser_fails_the_upload_with_a_reason(runtime, client):
+    owner = create_user(runtime)
+    headers = {"Authorization": f"Bearer {create_api_key(runtime, owner)}"}
+    made = create_model(runtime, owner, with_files=False)
+    deep = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for header, reason in ((b'{"a": ' + b"9" * 5000 + b"}", "digits"), (deep, "nested deeper")):
+        data = struct.pack("<Q", len(header)) + header
+        response = client.post(
+            f"/api/model-versions/{made.version_ids[0]}/files",
+            files={"file": ("model.safetensors", data)},
+            headers=headers,
+        )
+        assert response.status_code == 422 and reason in response.json()["detail"], response.text
+    with runtime.db.session() as session:
+        assert session.query(ModelFile).count() == 0

@@ -17,16 +17,17 @@ import pytest
 from sqlalchemy import select, update
 
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog.enums import UploadStatus
+from modelyard.catalog.enums import ModelStatus, UploadStatus
 from modelyard.catalog.hashing import hash_chunks
-from modelyard.catalog.models import FileUpload, ModelFile
+from modelyard.catalog.models import FileUpload, ModelFile, ModelVersion
 from modelyard.catalog.uploads import tidy_uploads
 from modelyard.core.db import utcnow
 from modelyard.core.jobs.models import Job, JobStatus
 from modelyard.core.storage.local import LocalStorage
 from tests.support.catalog import create_model
-from tests.support.factories import create_api_key, create_user
+from tests.support.factories import create_api_key, create_user, log_in
 from tests.support.live_server import live_server
+from tests.support.storage import paused_mid_read
 from tests.support.uploads import (
     MIB,
     PART,
@@ -203,6 +204,11 @@ class TestBadRequests:
             ({"type": "Banana"}, 422, "File type"),
             ({"filename": "bad\x07name.safetensors"}, 422, "control characters"),
             ({"filename": "../"}, 422, "needs a name"),
+            ({"filename": "..."}, 422, "needs a name"),
+            ({"filename": ".hidden.safetensors"}, 422, "may not start with a dot"),
+            ({"filename": "dir/.env"}, 422, "may not start with a dot"),
+            ({"filename": "bad\x85name.safetensors"}, 422, "control characters"),
+            ({"filename": "é" * 125 + ".safetensors"}, 422, "at most 255 bytes"),
             ({"metadata": {"fp": "fp3"}}, 422, "fp"),
             ({"size": 10**16}, 422, "at most"),
         ],
@@ -214,6 +220,7 @@ class TestBadRequests:
         response = client.post(f"/api/model-versions/{version_id}/uploads", json=body, headers=owner[1])
         assert response.status_code == status, response.text
         assert needle in response.text
+        assert "storage" not in response.text and "segment" not in response.text  # the user's terms, not ours
         with runtime.db.session() as session:
             assert session.scalar(select(FileUpload.id)) is None
 
@@ -245,11 +252,30 @@ class TestBadRequests:
         _, headers = owner
         upload = start(client, version_id, headers, data).json()
         send_parts(client, upload, headers, data, [2, 3])
-        urls = client.post(f"/api/uploads/{upload['id']}/part-urls", json={"parts": [1]}, headers=headers).json()
-        assert put_part(client, urls["urls"][0]["url"], data[: PART - 1000]).status_code == 200
+        # Part URLs refuse a short body; a part that got in anyway (an S3 server that does not check the signed
+        # length, a URL from before that rule) is still caught here.
+        row = upload_row(runtime, upload["id"])
+        runtime.storage.upload_part(row.storage_key, row.multipart_id, 1, data[: PART - 1000])
         response = client.post(f"/api/uploads/{upload['id']}/complete", headers=headers)
         assert response.status_code == 409 and "Part 1 has" in response.text, response.text
         assert upload_row(runtime, upload["id"]).status == UploadStatus.Uploading
+
+    @pytest.mark.parametrize("sent", [50 * MIB, 99])
+    def test_a_part_url_takes_exactly_the_parts_size(self, runtime, client, owner, version_id, sent):
+        """A 100-byte upload's part URL refuses a 50 MiB body (and a short one): nothing is kept."""
+        _, headers = owner
+        upload = start(client, version_id, headers, bytes(100)).json()
+        item = client.post(f"/api/uploads/{upload['id']}/part-urls", json={"parts": [1]}, headers=headers).json()
+        assert item["urls"][0]["size"] == 100
+
+        response = put_part(client, item["urls"][0]["url"], b"\0" * sent)
+
+        local = isinstance(runtime.storage, LocalStorage)
+        assert response.status_code == ((413 if sent > 100 else 400) if local else 403), response.text
+        status = client.get(f"/api/uploads/{upload['id']}", headers=headers).json()
+        assert status["parts"] == [] and status["bytes_received"] == 0
+        assert not leftovers(runtime, upload["id"])
+        assert put_part(client, item["urls"][0]["url"], bytes(100)).status_code == 200
 
     def test_others_see_nothing_and_keys_need_the_write_scope(self, runtime, client, owner, version_id, data):
         upload = start(client, version_id, owner[1], data).json()
@@ -370,6 +396,41 @@ def leftovers(runtime, upload_id: int) -> list[str]:
     row = upload_row(runtime, upload_id)
     directory = runtime.storage.root / ".multipart" / row.multipart_id
     return [p.name for p in directory.iterdir() if p.name != "key"] if directory.exists() else []
+
+
+class TestVerificationHoldsNoLock:
+    def test_log_ins_and_other_writers_go_on_while_a_file_is_hashed(self, runtime, client, owner, version_id, data):
+        """On SQLite the job's session holds the one write lock from its first statement: the verification must
+        not open it before the hashing is done, or every writer waits (log-ins answered 503)."""
+        user, headers = owner
+        upload = start(client, version_id, headers, data).json()
+        send_parts(client, upload, headers, data, [1, 2, 3])
+        assert client.post(f"/api/uploads/{upload['id']}/complete", headers=headers).status_code == 202
+        with paused_mid_read(runtime, upload_row(runtime, upload["id"]).storage_key, run_verification):
+            with runtime.db.transaction() as session:  # a writer of its own while the file is being hashed
+                session.execute(update(FileUpload).where(FileUpload.id == upload["id"]).values(updated_at=utcnow()))
+            log_in(client, user)  # writes a session: answered 200, not 503 "database unreachable"
+            assert upload_row(runtime, upload["id"]).status == UploadStatus.Verifying
+        assert upload_row(runtime, upload["id"]).status == UploadStatus.Complete
+        assert len(files_of(runtime, version_id)) == 1
+
+    def test_a_version_deleted_while_hashing_gets_no_file(self, runtime, client, owner, version_id, data):
+        """What was true when the verification began is checked again before the file is recorded."""
+        _, headers = owner
+        upload = start(client, version_id, headers, data).json()
+        send_parts(client, upload, headers, data, [1, 2, 3])
+        assert client.post(f"/api/uploads/{upload['id']}/complete", headers=headers).status_code == 202
+        with (
+            paused_mid_read(runtime, upload_row(runtime, upload["id"]).storage_key, run_verification),
+            runtime.db.transaction() as session,
+        ):
+            session.execute(
+                update(ModelVersion).where(ModelVersion.id == version_id).values(status=ModelStatus.Deleted)
+            )
+        row = upload_row(runtime, upload["id"])
+        assert row.status == UploadStatus.Failed and "Deleted" in (row.error or "")
+        assert files_of(runtime, version_id) == []
+        assert not runtime.storage.exists(row.storage_key)
 
 
 class TestStalledVerification:

@@ -7,8 +7,8 @@ from sqlalchemy import update
 
 from modelyard.accounts.models import Role
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog.enums import Availability, ModelStatus
-from modelyard.catalog.models import Model, ModelVersion
+from modelyard.catalog.enums import Availability, ModelStatus, ScanResult
+from modelyard.catalog.models import Model, ModelFile, ModelVersion
 from tests.support.catalog import create_model
 from tests.support.factories import create_api_key, create_user
 
@@ -126,3 +126,35 @@ def test_the_dashboard_lists_only_your_own(runtime, client, keys):
     items = client.get("/api/me/models", headers=keys["owner"]).json()["items"]
     assert [item["id"] for item in items] == [mine.id]
     assert client.get("/api/me/models").status_code == 401
+
+
+@pytest.mark.parametrize("scopes", [TokenScope.ModelsRead, TokenScope.full() & ~TokenScope.ModelsDelete])
+def test_a_moderators_narrow_key_carries_no_staff_powers(runtime, client, keys, scopes):
+    """Staff powers through a key need the Full scope, for seeing as for acting: the same rule on every way in."""
+    mod = create_user(runtime, role=Role.moderator)
+    narrow = {"Authorization": f"Bearer {create_api_key(runtime, mod, scopes=scopes)}"}
+    hidden = {
+        state: make(runtime, keys["owner_user"], state) for state in ("draft", "private", "unpublished", "deleted")
+    }
+    with runtime.db.transaction() as session:  # scanned clean: downloadable by those who see them
+        clean = {"pickle_scan_result": ScanResult.Success, "virus_scan_result": ScanResult.Success}
+        session.execute(update(ModelFile).values(**clean))
+    for state, made in hidden.items():
+        version_id = made.version_ids[0]
+        for path in (
+            f"/api/models/{made.id}",
+            f"/api/model-versions/{version_id}",
+            f"/api/v1/models/{made.id}",
+            f"/api/v1/model-versions/{version_id}",
+            f"/api/v1/model-versions/mini/{version_id}",
+            f"/models/{made.id}",
+            f"/api/download/models/{version_id}",
+        ):
+            assert client.get(path, headers=narrow, follow_redirects=False).status_code == 404, (state, path)
+            seen = client.get(path, headers=keys["moderator"], follow_redirects=False)
+            assert seen.status_code in (200, 307), (state, path)
+    listed = client.get("/api/v1/models?limit=100", headers=narrow).json()["items"]
+    assert not {item["id"] for item in listed} & {made.id for made in hidden.values()}
+    assert client.get("/admin", headers=narrow).status_code == 403
+    refused = client.post(f"/api/models/{hidden['deleted'].id}/restore", headers=narrow)
+    assert refused.status_code == 403 and "Full scope" in refused.json()["detail"]

@@ -151,6 +151,24 @@ class TestRunning:
         assert effects(runtime, "dup") == 1
         assert job_row(runtime, job_id).attempts == 1
 
+    def test_a_job_holding_the_sqlite_write_lock_long_is_reported(
+        self, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Long work inside a job's transaction blocks every writer on SQLite: the runner names the job."""
+        if runtime.db.dialect != "sqlite":
+            pytest.skip("only SQLite has one write lock for the whole database")
+        monkeypatch.setattr("modelyard.core.jobs.runner.LOCK_WARNING_SECONDS", 0.2)
+        with runtime.db.transaction() as session:
+            slow = enqueue(session, "tests.record_effect", token="slow", sleep=0.5).id  # writes, then sleeps
+            quick = enqueue(session, "tests.record_effect", token="quick").id
+        with caplog.at_level("WARNING", logger="modelyard.jobs"):
+            execute(runtime, quick)
+            assert not [r for r in caplog.records if "write lock" in r.getMessage()]
+            execute(runtime, slow)
+        held = [r for r in caplog.records if "write lock" in r.getMessage()]
+        assert len(held) == 1 and held[0].job == "tests.record_effect" and held[0].held_ms >= 500  # type: ignore[attr-defined]
+        assert effects(runtime, "slow") == 1  # reported, not refused
+
     def test_job_that_lost_its_lease_commits_nothing(self, runtime: Runtime) -> None:
         with runtime.db.transaction() as session:
             job_id = enqueue(session, "tests.loses_lease", job_token="fenced").id

@@ -10,7 +10,7 @@ import httpx
 
 from modelyard.core.runtime import Runtime
 from tests.support.catalog import create_model
-from tests.support.factories import create_api_key, create_user
+from tests.support.factories import METRICS_HEADERS, create_api_key, create_user
 from tests.support.processes import start_modelyard, stop, wait_http
 from tests.support.services import free_port
 
@@ -27,7 +27,7 @@ def test_metrics_add_up_across_web_processes(runtime: Runtime, tmp_path: Path) -
         totals = set()
         for _ in range(8):
             with httpx.Client() as client:
-                text = client.get(f"{base}/metrics").text
+                text = client.get(f"{base}/metrics", headers=METRICS_HEADERS).text
             match = re.search(r'route="/api/users/\{username\}",status="404"\} (\S+)', text)
             assert match, text[:2000]
             totals.add(float(match.group(1)))

@@ -161,6 +161,29 @@ def test_unsafe_keys_are_refused(storage: Storage, key: str) -> None:
         validate_key(key)
 
 
+def test_move_puts_the_object_under_its_new_key_and_its_old_urls_stop_working(
+    storage: Storage, http: httpx.Client
+) -> None:
+    storage.save("models/3/a/weights.bin", b"weights", content_type="application/octet-stream")
+    old_url = storage.download_url("models/3/a/weights.bin", filename="weights.bin")
+    assert http.get(old_url).status_code == 200
+
+    storage.move("models/3/a/weights.bin", "withdrawn/models/3/a/weights.bin")
+
+    gone = http.get(old_url)
+    assert gone.status_code == 404 and gone.content != b"weights"
+    assert storage.read_bytes("withdrawn/models/3/a/weights.bin") == b"weights"
+    assert list(storage.iter_keys("")) == ["withdrawn/models/3/a/weights.bin"]  # no empty folders left either
+    assert http.get(storage.download_url("withdrawn/models/3/a/weights.bin")).content == b"weights"
+    storage.move("models/3/a/weights.bin", "withdrawn/models/3/a/weights.bin")  # again: moved already, fine
+    storage.move("withdrawn/models/3/a/weights.bin", "models/3/a/weights.bin")  # and back
+    assert http.get(old_url).content == b"weights"
+    with pytest.raises(NotFound):
+        storage.move("models/3/none.bin", "withdrawn/models/3/none.bin")
+    with pytest.raises(BadRequest):
+        storage.move("models/3/a/weights.bin", "../escape.bin")
+
+
 def test_iter_keys_lists_a_prefix_in_key_order(storage: Storage) -> None:
     for key in ["m/b.txt", "m/a/z.txt", "m-c.txt", "m/a/y.txt", "other.txt"]:
         storage.save(key, b"x")
@@ -224,7 +247,7 @@ def test_range_past_the_end_is_not_satisfiable(storage: Storage, http: httpx.Cli
 
 
 def test_upload_url_accepts_a_put(storage: Storage, http: httpx.Client) -> None:
-    url = storage.upload_url("uploads/new.png", content_type="image/png")
+    url = storage.upload_url("uploads/new.png", size=9, content_type="image/png")
 
     response = http.put(url, content=b"\x89PNG fake", headers={"Content-Type": "image/png"})
 
@@ -234,12 +257,78 @@ def test_upload_url_accepts_a_put(storage: Storage, http: httpx.Client) -> None:
 
 
 def test_upload_url_refuses_another_content_type(storage: Storage, http: httpx.Client) -> None:
-    url = storage.upload_url("uploads/new.png", content_type="image/png")
+    url = storage.upload_url("uploads/new.png", size=8, content_type="image/png")
 
     response = http.put(url, content=b"<script>", headers={"Content-Type": "text/html"})
 
     assert response.status_code == 403
     assert storage.stat("uploads/new.png") is None
+
+
+def refused_length(storage: Storage, response: httpx.Response, *, longer: bool) -> None:
+    """Our `/files` route says which way the length was wrong; S3 signs Content-Length, so any other length
+    fails the signature (403)."""
+    if storage.name == "local":
+        assert response.status_code == (413 if longer else 400), response.text
+        assert "exactly" in response.json()["detail"]
+    else:
+        assert response.status_code == 403, response.text
+
+
+@pytest.mark.parametrize("sent", [11, 9, 0])
+def test_upload_url_takes_exactly_its_size(storage: Storage, http: httpx.Client, sent: int) -> None:
+    url = storage.upload_url("uploads/sized.bin", size=10)
+
+    response = http.put(url, content=b"x" * sent)
+
+    refused_length(storage, response, longer=sent > 10)
+    assert storage.stat("uploads/sized.bin") is None
+    assert http.put(url, content=b"y" * 10).status_code == 200
+    assert storage.read_bytes("uploads/sized.bin") == b"y" * 10
+
+
+def chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    """A body sent chunked: no Content-Length for the server to check up front."""
+    for start in range(0, total, size):
+        yield b"z" * min(size, total - start)
+
+
+@pytest.mark.parametrize(("sent", "chunked"), [(50 * MIB, True), (50 * MIB, False), (99, True), (99, False)])
+def test_part_url_takes_exactly_its_size_and_keeps_nothing_else(
+    storage: Storage, http: httpx.Client, sent: int, chunked: bool
+) -> None:
+    upload_id = storage.create_multipart("m.bin")
+    url = storage.part_upload_url("m.bin", upload_id, 1, size=100)
+
+    response = http.put(url, content=chunks(sent) if chunked else b"z" * sent)
+
+    refused_length(storage, response, longer=sent > 100)
+    assert storage.list_parts("m.bin", upload_id) == []
+    if isinstance(storage, LocalStorage):  # not even a temporary file of the refused body
+        assert sorted(p.name for p in (storage.root / ".multipart" / upload_id).iterdir()) == ["key"]
+    assert http.put(url, content=b"z" * 100).status_code == 200
+    assert [size for _, _, size in storage.list_parts("m.bin", upload_id)] == [100]
+
+
+def test_upload_urls_need_a_size_within_one_put(storage: Storage) -> None:
+    upload_id = storage.create_multipart("m.bin")
+    for size in (-1, 5 * 1024 * MIB + 1):
+        with pytest.raises(BadRequest):
+            storage.upload_url("a.bin", size=size)
+        with pytest.raises(BadRequest):
+            storage.part_upload_url("m.bin", upload_id, 1, size=size)
+
+
+def test_local_upload_link_without_a_size_is_refused(local: LocalStorage) -> None:
+    from modelyard.core.storage.local import SignedRequest
+
+    unsized = local._signed_url(SignedRequest("PUT", "a.bin", int(time.time()) + 60))  # as links were made before
+
+    with TestClient(files_app(local), base_url=BASE_URL) as client:
+        response = client.put(unsized, content=b"x" * 10)
+
+    assert response.status_code == 403 and "ask for a new one" in response.text
+    assert local.stat("a.bin") is None
 
 
 def part_bytes(number: int, size: int) -> bytes:
@@ -254,7 +343,7 @@ def test_multipart_upload_joins_parts_in_order(storage: Storage, http: httpx.Cli
         number: storage.upload_part(key, upload_id, number, part_bytes(number, sizes[number])) for number in (4, 1, 2)
     }
     response = http.put(
-        storage.part_upload_url(key, upload_id, 3),
+        storage.part_upload_url(key, upload_id, 3, size=5 * MIB),
         content=iter([part_bytes(3, MIB)] * 5),  # streamed in chunks
         headers={"Content-Length": str(5 * MIB)},  # S3 refuses a PUT without a length (411)
     )

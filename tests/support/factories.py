@@ -16,6 +16,9 @@ from modelyard.core.csrf import CSRF_COOKIE
 from modelyard.core.runtime import Runtime
 
 PASSWORD = "a long unguessable passphrase"
+# The suite's MODELYARD_METRICS_TOKEN (tests/conftest.py): /metrics answers only with it.
+METRICS_TOKEN = "metrics-token-for-the-test-suite"
+METRICS_HEADERS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 _counter = itertools.count(1)
 
 

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from modelyard.core.runtime import Runtime
 from modelyard.web import pages, templating
 from modelyard.web.templating import StaticUrls, nav_items, register_nav, render_error_page
+from tests.support.factories import METRICS_HEADERS
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 
@@ -289,7 +290,7 @@ def test_api_docs_load_swagger_ui_from_this_server(client: TestClient) -> None:
 def test_metrics_label_docs_and_static_by_route_not_unmatched(client: TestClient) -> None:
     client.get("/openapi.json")
     client.get("/static/css/app.css")
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=METRICS_HEADERS).text
     assert 'route="/openapi.json",status="200"' in text
     assert 'route="/static/{path}",status="200"' in text
 

@@ -17,8 +17,9 @@ import time
 import traceback as traceback_module
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import event, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from modelyard.core.db import affected_rows, utcnow
 from modelyard.core.jobs import service
@@ -47,6 +48,7 @@ def execute(runtime: Runtime, job_id: str) -> None:
             if spec is None:
                 raise LookupError(f"no job named {name!r} is registered in this process")
             with runtime.db.session(write=True) as session:
+                began = _note_transaction_start(session)
                 spec.func(session, **payload)
                 finished = session.execute(
                     update(Job)
@@ -61,6 +63,7 @@ def execute(runtime: Runtime, job_id: str) -> None:
                     )
                     return
                 session.commit()
+                _warn_if_lock_held(runtime, name, job_id, began)
         except Exception as exc:  # noqa: BLE001 - any failure of the job itself is retried or dead-lettered
             outcome = _fail(runtime, job_id, attempt, exc)
             runtime.metrics.job_finished(name, outcome, time.perf_counter() - started)
@@ -75,6 +78,30 @@ def execute(runtime: Runtime, job_id: str) -> None:
             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
         },
     )
+
+
+# On SQLite a job's session holds the database's one write lock from its first statement to its commit; past
+# this, other writers are close to their busy timeout (log-ins fail). Long work belongs before that statement.
+LOCK_WARNING_SECONDS = 1.0
+
+
+def _note_transaction_start(session: Session) -> list[float]:
+    began: list[float] = []
+    event.listen(session, "after_begin", lambda *_: began.append(time.perf_counter()))
+    return began
+
+
+def _warn_if_lock_held(runtime: Runtime, name: str, job_id: str, began: list[float]) -> None:
+    if runtime.db.dialect != "sqlite" or not began:
+        return
+    held = time.perf_counter() - began[0]
+    if held > LOCK_WARNING_SECONDS:
+        log.warning(
+            "job held the SQLite write lock for %.1f s: every other writer waited; do the long work before the "
+            "job's first statement (read in a session of its own)",
+            held,
+            extra={"job_id": job_id, "job": name, "held_ms": round(held * 1000)},
+        )
 
 
 def _claim(runtime: Runtime, job_id: str) -> int | None:

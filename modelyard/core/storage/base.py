@@ -27,6 +27,8 @@ MAX_URL_TTL = 7 * 24 * 3600
 # S3 refuses smaller non-last parts; the local backend refuses them too, so a client that works against one
 # backend works against the other.
 MIN_PART_SIZE = 5 * 1024 * 1024
+# S3's limit for one PUT, whole object or part.
+MAX_PUT_SIZE = 5 * 1024 * 1024 * 1024
 
 # C0 controls, DEL and C1 controls: invisible in logs and headers, and some are illegal in file names.
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -81,6 +83,13 @@ def validate_parts_list(parts: list[tuple[int, str]]) -> list[tuple[int, str]]:
     if any(later <= earlier for earlier, later in itertools.pairwise(numbers)):
         raise BadRequest("parts must be listed in strictly ascending part number order")
     return parts
+
+
+def validate_upload_size(size: int) -> int:
+    """The exact byte count an upload URL is signed for: one PUT takes 0 bytes to 5 GiB (S3's limit)."""
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_PUT_SIZE:
+        raise BadRequest(f"an upload's size must be between 0 and {MAX_PUT_SIZE} bytes")
+    return size
 
 
 def resolve_ttl(expires_in: int | None, default: int) -> int:
@@ -161,6 +170,12 @@ class Storage(ABC):
         """Remove the object; a missing object is not an error."""
 
     @abstractmethod
+    def move(self, source: str, target: str) -> None:
+        """Move the object under `source` to `target`, replacing any object there; the URLs made for `source` stop
+        working. Safe to repeat: with `source` gone and `target` there, it was moved already. `NotFound` when
+        neither exists."""
+
+    @abstractmethod
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
         """Keys starting with `prefix` (a plain string prefix, as in S3), in lexicographic order."""
 
@@ -170,8 +185,9 @@ class Storage(ABC):
         """A short-lived GET URL; with `filename`, it is served as an attachment of that name."""
 
     @abstractmethod
-    def upload_url(self, key: str, *, expires_in: int | None = None, content_type: str | None = None) -> str:
-        """A short-lived PUT URL; with `content_type`, the upload must send that `Content-Type`."""
+    def upload_url(self, key: str, *, size: int, expires_in: int | None = None, content_type: str | None = None) -> str:
+        """A short-lived PUT URL for exactly `size` bytes (a longer or shorter body is refused and nothing is kept);
+        with `content_type`, the upload must send that `Content-Type`."""
 
     # --- multipart -------------------------------------------------------------------------------------
     @abstractmethod
@@ -183,8 +199,11 @@ class Storage(ABC):
         """Store one part (1..10000; re-uploading a number replaces it); returns its ETag."""
 
     @abstractmethod
-    def part_upload_url(self, key: str, upload_id: str, part_number: int, *, expires_in: int | None = None) -> str:
-        """A short-lived PUT URL for one part; the response carries the part's ETag."""
+    def part_upload_url(
+        self, key: str, upload_id: str, part_number: int, *, size: int, expires_in: int | None = None
+    ) -> str:
+        """A short-lived PUT URL for one part of exactly `size` bytes (any other length is refused and nothing is
+        kept); the response carries the part's ETag."""
 
     @abstractmethod
     def list_parts(self, key: str, upload_id: str) -> list[tuple[int, str, int]]:

@@ -39,6 +39,7 @@ from modelyard.core.storage.base import (
     validate_key,
     validate_part_number,
     validate_parts_list,
+    validate_upload_size,
 )
 
 FILES_PATH = "/files"
@@ -60,9 +61,11 @@ class SignedRequest:
     upload_id: str | None = None
     part_number: int | None = None
     content_type: str | None = None
+    # A PUT's exact body length: more or fewer bytes are refused, and nothing is kept.
+    size: int | None = None
 
     def message(self) -> bytes:
-        fields = [
+        fields: list[object] = [
             self.method,
             self.key,
             self.expires,
@@ -71,6 +74,8 @@ class SignedRequest:
             self.part_number,
             self.content_type,
         ]
+        if self.size is not None:
+            fields.append(self.size)
         return json.dumps(fields, separators=(",", ":")).encode()
 
 
@@ -139,14 +144,34 @@ class LocalStorage(Storage):
             path.unlink()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return
+        self._prune(path.parent)
+
+    def move(self, source: str, target: str) -> None:
+        """A rename: instant, and the signed URLs of `source` answer 404 from then on. (A concurrent delete that
+        prunes the target's fresh directory makes it fail; moving again then succeeds.)"""
+        old, new = self.path_for(source), self.path_for(target)
+        if old == new:
+            return
+        if not old.is_file():
+            if new.is_file():
+                return  # moved already
+            raise NotFound(f"file {source!r} not found")
+        try:
+            new.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(old, new)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            raise Conflict("cannot move the file: part of its new key is a file, or keys live under it") from None
+        _fsync_directory(new.parent)
+        self._prune(old.parent)
+
+    def _prune(self, directory: Path) -> None:
         # Empty directories would otherwise pile up, and block saving a key named like one of them.
-        parent = path.parent
-        while parent != self.root:
+        while directory != self.root:
             try:
-                parent.rmdir()
+                directory.rmdir()
             except OSError:
                 break
-            parent = parent.parent
+            directory = directory.parent
 
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
         directory, _, _ = prefix.rpartition("/")
@@ -159,13 +184,21 @@ class LocalStorage(Storage):
             content_disposition(filename)  # refuses names that cannot become a header
         return self._signed_url(SignedRequest("GET", validate_key(key), self._expiry(expires_in), filename))
 
-    def upload_url(self, key: str, *, expires_in: int | None = None, content_type: str | None = None) -> str:
+    def upload_url(self, key: str, *, size: int, expires_in: int | None = None, content_type: str | None = None) -> str:
         if content_type is not None and (not content_type or not content_type.isprintable()):
             raise BadRequest("content type must be printable text")
-        request = SignedRequest("PUT", validate_key(key), self._expiry(expires_in), content_type=content_type)
+        request = SignedRequest(
+            "PUT",
+            validate_key(key),
+            self._expiry(expires_in),
+            content_type=content_type,
+            size=validate_upload_size(size),
+        )
         return self._signed_url(request)
 
-    def part_upload_url(self, key: str, upload_id: str, part_number: int, *, expires_in: int | None = None) -> str:
+    def part_upload_url(
+        self, key: str, upload_id: str, part_number: int, *, size: int, expires_in: int | None = None
+    ) -> str:
         self._upload_dir(key, upload_id)
         request = SignedRequest(
             "PUT",
@@ -173,13 +206,14 @@ class LocalStorage(Storage):
             self._expiry(expires_in),
             upload_id=upload_id,
             part_number=validate_part_number(part_number),
+            size=validate_upload_size(size),
         )
         return self._signed_url(request)
 
     def verify_signed_request(self, method: str, key: str, query: Mapping[str, str]) -> SignedRequest:
         """The request a `/files/...` URL's query signs; `Forbidden` if tampered with or expired."""
         try:
-            part_number = query.get("partNumber")
+            part_number, size = query.get("partNumber"), query.get("size")
             request = SignedRequest(
                 method="GET" if method.upper() == "HEAD" else method.upper(),
                 key=key,
@@ -188,6 +222,7 @@ class LocalStorage(Storage):
                 upload_id=query.get("uploadId"),
                 part_number=int(part_number) if part_number is not None else None,
                 content_type=query.get("contentType"),
+                size=int(size) if size is not None else None,
             )
             signature = query["sig"]
         except (KeyError, ValueError):
@@ -212,6 +247,7 @@ class LocalStorage(Storage):
             "uploadId": request.upload_id,
             "partNumber": request.part_number,
             "contentType": request.content_type,
+            "size": request.size,
         }
         params.update({name: value for name, value in optional.items() if value is not None})
         params["sig"] = self._sign(request)

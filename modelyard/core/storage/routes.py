@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import FileResponse, Response
 
-from modelyard.core.errors import Forbidden, NotFound
+from modelyard.core.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
 from modelyard.core.storage.base import content_disposition
 from modelyard.core.storage.local import LocalStorage
 
@@ -68,14 +68,20 @@ def download_file(key: str, request: Request, storage: LocalStorageDep) -> Respo
 async def upload_file(key: str, request: Request, storage: LocalStorageDep) -> JSONResponse:
     """Upload a file, or one part of a multipart upload, through a signed link made by the server.
 
-    The body is the raw file content, streamed to storage. A link made for a content type requires that
+    The body is the raw file content, streamed to storage; it must be exactly the size the link was made for
+    (413 when longer, 400 when shorter, and nothing is kept). A link made for a content type requires that
     `Content-Type`. Answers `{"key", "size", "etag"}` with the `ETag` header; 403 when the link was altered
     or has expired.
     """
     signed = storage.verify_signed_request("PUT", key, request.query_params)
+    if signed.size is None:  # every upload link is made for a size; this one predates that rule
+        raise Forbidden("this upload link does not say how many bytes it takes; ask for a new one")
     if signed.content_type is not None and request.headers.get("content-type") != signed.content_type:
         raise Forbidden(f"this upload link requires Content-Type: {signed.content_type}")
-    body = _RequestBody(request.stream())
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit():
+        _check_length(int(announced), signed.size)  # refused before a byte is read
+    body = _RequestBody(request.stream(), expected=signed.size)
     if signed.upload_id is not None and signed.part_number is not None:
         etag = await anyio.to_thread.run_sync(
             storage.upload_part, key, signed.upload_id, signed.part_number, cast(BinaryIO, body)
@@ -87,33 +93,46 @@ async def upload_file(key: str, request: Request, storage: LocalStorageDep) -> J
     return JSONResponse(payload, headers={"ETag": f'"{etag}"'})
 
 
+def _check_length(sent: int, expected: int) -> None:
+    if sent > expected:
+        raise PayloadTooLarge(f"this upload link takes exactly {expected} bytes; more were sent")
+    if sent < expected:
+        raise BadRequest(f"this upload link takes exactly {expected} bytes; {sent} were sent")
+
+
 class _RequestBody:
     """A blocking `read()` over the request body for a worker thread, pulling chunks from the event loop.
 
-    Holds about one `read(size)` worth of bytes, so uploads of any size stream with constant memory.
+    Holds about one `read(size)` worth of bytes, so uploads of any size stream with constant memory. A body that
+    runs past `expected` bytes, or ends short of them, raises from `read`: storage's writer then drops what it
+    had written, whatever `Content-Length` claimed (or with none, for a chunked body).
     """
 
-    def __init__(self, stream: AsyncIterator[bytes]) -> None:
+    def __init__(self, stream: AsyncIterator[bytes], *, expected: int) -> None:
         self._stream = stream
         self._buffer = bytearray()
         self._finished = False
+        self._expected = expected
         self.bytes_read = 0
 
     async def _fill(self, limit: int) -> None:
         # Runs on the event loop: gathers chunks until `limit` bytes (or the end), so a worker thread crosses
         # to the loop once per read, not once per network chunk.
-        while not self._finished and (limit < 0 or len(self._buffer) < limit):
+        while not self._finished and len(self._buffer) < limit:
             try:
                 self._buffer += await self._stream.__anext__()
             except StopAsyncIteration:
                 self._finished = True
 
     def read(self, size: int | None = -1) -> bytes:
-        limit = -1 if size is None else size
-        if not self._finished and (limit < 0 or len(self._buffer) < limit):
+        limit = -1 if size is None or size < 0 else size
+        if limit < 0:  # "everything" is one byte past the expected size at most: enough to tell it is too long
+            limit = max(self._expected - self.bytes_read, 0) + 1
+        if not self._finished and len(self._buffer) < limit:
             anyio.from_thread.run(self._fill, limit)
-        count = len(self._buffer) if limit < 0 else limit
-        data = bytes(self._buffer[:count])
-        del self._buffer[:count]
+        data = bytes(self._buffer[:limit])
+        del self._buffer[:limit]
         self.bytes_read += len(data)
+        if self.bytes_read > self._expected or (not data and limit != 0 and self._finished):
+            _check_length(self.bytes_read, self._expected)
         return data

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO, cast
 
 from modelyard.core.errors import AppError, BadRequest, Conflict, NotFound, ServiceUnavailable
 from modelyard.core.storage.base import (
+    MAX_PUT_SIZE,
     Storage,
     StoredObject,
     content_disposition,
@@ -20,6 +21,7 @@ from modelyard.core.storage.base import (
     validate_key,
     validate_part_number,
     validate_parts_list,
+    validate_upload_size,
 )
 
 _MULTIPART_CHUNK = 8 * 1024 * 1024
@@ -128,6 +130,26 @@ class S3Storage(Storage):
         with self._translate_errors(key):
             self._client.delete_object(Bucket=self.bucket, Key=key)
 
+    def move(self, source: str, target: str) -> None:
+        """A server-side copy, then the delete that makes the presigned URLs of `source` answer 404 (S3 has no
+        rename): the copy takes time on large objects, during which those URLs still work."""
+        validate_key(source)
+        validate_key(target)
+        if source == target:
+            return
+        found = self.stat(source)
+        if found is None:
+            if self.stat(target) is not None:
+                return  # moved already
+            raise NotFound(f"file {source!r} not found")
+        origin = {"Bucket": self.bucket, "Key": source}
+        with self._translate_errors(source):
+            if found.size <= MAX_PUT_SIZE:
+                self._client.copy_object(Bucket=self.bucket, Key=target, CopySource=origin)
+            else:  # one CopyObject stops at 5 GiB: a multipart copy, part by part on the server
+                self._client.copy(origin, self.bucket, target, Config=self._transfer_config)
+            self._client.delete_object(Bucket=self.bucket, Key=source)
+
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
         paginator = self._client.get_paginator("list_objects_v2")
         with self._translate_errors(prefix):
@@ -153,18 +175,23 @@ class S3Storage(Storage):
             params["ResponseContentDisposition"] = content_disposition(filename)
         return self._presign("get_object", params, expires_in)
 
-    def upload_url(self, key: str, *, expires_in: int | None = None, content_type: str | None = None) -> str:
-        params = {"Bucket": self.bucket, "Key": validate_key(key)}
+    def upload_url(self, key: str, *, size: int, expires_in: int | None = None, content_type: str | None = None) -> str:
+        # Content-Length becomes a signed header: the server refuses a PUT of any other length.
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": validate_key(key)}
+        params["ContentLength"] = validate_upload_size(size)
         if content_type is not None:
             params["ContentType"] = content_type
         return self._presign("put_object", params, expires_in)
 
-    def part_upload_url(self, key: str, upload_id: str, part_number: int, *, expires_in: int | None = None) -> str:
+    def part_upload_url(
+        self, key: str, upload_id: str, part_number: int, *, size: int, expires_in: int | None = None
+    ) -> str:
         params = {
             "Bucket": self.bucket,
             "Key": validate_key(key),
             "UploadId": _check_upload_id(upload_id),
             "PartNumber": validate_part_number(part_number),
+            "ContentLength": validate_upload_size(size),
         }
         return self._presign("upload_part", params, expires_in)
 
