@@ -4,7 +4,7 @@ Invalidation is by tag version, not by deleting keys: each entry remembers the v
 were *before* its value was loaded, and `invalidate(tag)` bumps the version. An entry whose tag moved on is a
 miss, so a reader that loaded old data while a writer committed can never store a value that outlives the
 invalidation. New versions fan out to every process over the event bus, which keeps the local layers honest;
-`cache_local_ttl_seconds` bounds staleness if a message is lost.
+with Redis, `cache_local_ttl_seconds` bounds staleness if a message is lost.
 
 Without Redis the versions are each process's own counters, so a process that hears of an invalidation elsewhere
 (over the local channel, see modelyard.core.localbus) bumps its own version of the tag rather than adopting a
@@ -88,8 +88,10 @@ class Cache:
         self.redis = redis
         self.events = events
         self.default_ttl = settings.cache_default_ttl_seconds
-        # Without Redis a message from another process can be lost too (a peer too busy to read it).
-        self.local_ttl = settings.cache_local_ttl_seconds
+        # Without Redis the local layer is the only one: its entries live their whole TTL. Messages from the other
+        # processes of the machine could be lost only when a peer's queue stays full (logged); bounding every entry
+        # to a few seconds for that cost the public API's hot reads their hit rate (decision 0013).
+        self.local_ttl = settings.cache_local_ttl_seconds if redis is not None else None
         self.local = _LocalLayer(settings.cache_local_max_entries, settings.cache_local_max_bytes)
         self.prefix = f"{settings.redis_key_prefix}:cache:"
         self.tag_prefix = f"{settings.redis_key_prefix}:cache-tag:"

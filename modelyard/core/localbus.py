@@ -7,8 +7,8 @@ process reaches the others in well under a millisecond (without this, each proce
 cached until the entry expired).
 
 A socket whose process died without removing it refuses messages; the sender removes it. A peer too busy to
-drain its queue for `SEND_TIMEOUT` seconds misses the message, which is logged: the cache's local lifetime
-(`cache_local_ttl_seconds`) bounds how long such a miss can serve stale data.
+drain its queue for `SEND_TIMEOUT` seconds misses the message, which is logged: what it had cached then lives
+out its TTL, as every entry did before this channel existed.
 """
 
 from __future__ import annotations

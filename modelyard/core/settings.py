@@ -178,9 +178,8 @@ class Settings(BaseSettings):
     cache_local_ttl_seconds: float = Field(
         5.0,
         ge=0,
-        description="Longest time a process keeps its own copy of a cached value. Invalidations reach every "
-        "process sooner (Redis pub/sub, or without Redis the local channel between the processes of one "
-        "machine); this bounds staleness if a message is lost.",
+        description="With Redis: longest time a process keeps its own copy of a cached value (invalidations "
+        "reach it sooner through pub/sub; this bounds staleness if a message is lost).",
     )
 
     # --- accounts -------------------------------------------------------------------------------------------
