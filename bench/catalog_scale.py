@@ -34,8 +34,8 @@ from bench.databases import BenchDatabase, fresh_database, runnable
 from bench.harness import ratio
 from modelyard.catalog import queries
 from modelyard.catalog.enums import ModelStatus, ModelType
+from modelyard.catalog.lifecycle.visibility import listable_models
 from modelyard.catalog.models import Model, ModelFileHash, ModelVersion
-from modelyard.catalog.visibility import listable_models
 from modelyard.core.db import utcnow
 from modelyard.core.runtime import Runtime, build_runtime, set_runtime
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from bench.harness import Durations, ratio
 from modelyard.catalog.enums import HashType
-from modelyard.catalog.hashing import FileHasher, hash_stream
-from modelyard.catalog.inspect import inspect_file
+from modelyard.catalog.files.hashing import FileHasher, hash_stream
+from modelyard.catalog.files.inspect import inspect_file
 
 TITLE = "File hashing: the six hashes of a 2 GB safetensors file in one pass"
 BASELINE = "`sha256sum FILE` then `b3sum FILE` (coreutils and the BLAKE3 team's tool), run on the same file"

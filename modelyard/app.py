@@ -91,9 +91,9 @@ def _include_routes(app: FastAPI) -> None:
     from modelyard.accounts.routes import hot_reads as account_hot_reads
     from modelyard.accounts.routes import router as accounts_router
     from modelyard.api_v1 import include_api_v1
-    from modelyard.catalog.download_routes import router as downloads_router
     from modelyard.catalog.pages import mount_catalog_pages
-    from modelyard.catalog.routes import router as catalog_router
+    from modelyard.catalog.routes.downloads import router as downloads_router
+    from modelyard.catalog.routes.models import router as catalog_router
     from modelyard.core.ops import router as ops_router
     from modelyard.core.storage.routes import router as files_router
     from modelyard.flags import include_flags

@@ -251,7 +251,7 @@ def upload(path: str, version_id: int, server: str, api_key: str, file_type: str
     """Upload PATH to a model version, resumably: run the same command again to go on after an interruption."""
     from pathlib import Path
 
-    from modelyard.catalog.upload_client import Uploader, UploadError, UploadPlan
+    from modelyard.catalog.files.upload_client import Uploader, UploadError, UploadPlan
 
     plan = UploadPlan(
         server=server,

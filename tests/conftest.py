@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
-from modelyard.catalog.effects import PUBLIC_CATALOG_TAG
+from modelyard.catalog.lifecycle.effects import PUBLIC_CATALOG_TAG
 from modelyard.core.db import Base
 from modelyard.core.migrate import upgrade
 from modelyard.core.runtime import Runtime, build_runtime, set_runtime

@@ -26,8 +26,8 @@ from sqlalchemy import select, update
 
 from modelyard.accounts.models import Role, User
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog.effects import PUBLIC_CATALOG_TAG
 from modelyard.catalog.enums import Availability, HashType, ModelStatus, ModelType, ScanResult
+from modelyard.catalog.lifecycle.effects import PUBLIC_CATALOG_TAG
 from modelyard.catalog.models import Model, ModelFile, ModelFileHash, ModelVersion
 from modelyard.core.csrf import CSRF_COOKIE
 from modelyard.core.db import utcnow

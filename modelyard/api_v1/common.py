@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
 from modelyard.accounts.auth import ANONYMOUS, Principal, presents_credentials, principal_in
-from modelyard.catalog.effects import PUBLIC_CATALOG_TAG
+from modelyard.catalog.lifecycle.effects import PUBLIC_CATALOG_TAG
 from modelyard.core.errors import BadRequest
 from modelyard.core.http import RequestDb, runtime_of
 from modelyard.core.params import ID_MAX

@@ -15,8 +15,9 @@ from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
 from modelyard.api_v1.common import Params, next_page_url, public_json, query_docs
-from modelyard.catalog import basemodels, visibility
+from modelyard.catalog import basemodels
 from modelyard.catalog.enums import FILE_TYPES, BaseModelType, ModelStatus, ModelType
+from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import Model, Tag, TagOnModel
 from modelyard.core.db import contains_pattern
 from modelyard.core.errors import Unauthorized

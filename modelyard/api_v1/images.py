@@ -23,7 +23,8 @@ from modelyard.api_v1.common import (
 )
 from modelyard.api_v1.models import PERIODS
 from modelyard.api_v1.shapes import IMAGE_LEVEL_NAMES
-from modelyard.catalog import basemodels, visibility
+from modelyard.catalog import basemodels
+from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import Model, ModelVersion
 from modelyard.core.db import utcnow
 from modelyard.core.errors import BadRequest, RateLimited

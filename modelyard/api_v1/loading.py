@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
 from modelyard.api_v1.rows import AnySelect, Query, plain, text, utc_naive
-from modelyard.catalog import visibility
 from modelyard.catalog.enums import FileVisibility
-from modelyard.catalog.files import primary_file
+from modelyard.catalog.files.service import primary_file
+from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import BaseModel, Model, ModelFile, ModelFileHash, ModelVersion, Tag, TagOnModel
 from modelyard.core.runtime import get_runtime
 from modelyard.images.models import Image, Post

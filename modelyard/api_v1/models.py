@@ -33,8 +33,8 @@ from modelyard.api_v1.common import (
     query_docs,
 )
 from modelyard.api_v1.rows import Query
-from modelyard.catalog import visibility
 from modelyard.catalog.enums import CheckpointType, CommercialUse, ModelStatus, ModelType
+from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import Model, ModelVersion, Tag, TagOnModel
 from modelyard.core.db import contains_pattern, utcnow
 from modelyard.core.errors import BadRequest, NotFound, RateLimited, Unauthorized

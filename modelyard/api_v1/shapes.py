@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from modelyard.api_v1.loading import Loaded, model_level
-from modelyard.catalog.downloads import download_filename
 from modelyard.catalog.enums import ModelType
+from modelyard.catalog.files.downloads import download_filename
 from modelyard.catalog.models import Model
 
 AIR_TYPES = {

@@ -18,9 +18,9 @@ from modelyard.accounts.auth import Principal, PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.api_v1 import loading, shapes
 from modelyard.api_v1.common import nobody, path_id, public_json, public_read
-from modelyard.catalog import visibility
-from modelyard.catalog.downloads import download_filename
 from modelyard.catalog.enums import FileVisibility
+from modelyard.catalog.files.downloads import download_filename
+from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import Model, ModelFile, ModelFileHash, ModelVersion
 from modelyard.core.errors import BadRequest, NotFound
 from modelyard.core.hot import HotReads

@@ -19,9 +19,12 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import Role, User
 from modelyard.accounts.service import create_user, update_profile
-from modelyard.catalog import files, lifecycle, safetensors, service
+from modelyard.catalog import service
 from modelyard.catalog.demo_art import draw_preview
 from modelyard.catalog.enums import CheckpointType, CommercialUse, ModelStatus, ModelType, UnpublishKind
+from modelyard.catalog.files import safetensors
+from modelyard.catalog.files import service as files
+from modelyard.catalog.lifecycle import transitions as lifecycle
 from modelyard.catalog.models import Model, ModelVersion
 from modelyard.catalog.schemas import ModelCreate, VersionCreate
 from modelyard.core.db import utcnow

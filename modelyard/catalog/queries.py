@@ -9,9 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from modelyard.accounts.models import User
-from modelyard.catalog import effects, service, visibility
+from modelyard.catalog import service
 from modelyard.catalog.enums import ModelStatus
-from modelyard.catalog.files import primary_file
+from modelyard.catalog.files.service import primary_file
+from modelyard.catalog.lifecycle import effects, visibility
 from modelyard.catalog.models import Model, ModelFile, ModelVersion, StatusTransition
 from modelyard.catalog.schemas import FileOut, ModelOut, ModelSummary, TransitionOut, VersionOut
 from modelyard.core.errors import NotFound

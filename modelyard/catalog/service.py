@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy
 from modelyard.accounts.models import User
-from modelyard.catalog import basemodels, effects, placement
+from modelyard.catalog import basemodels
 from modelyard.catalog.enums import CommercialUse, ModelModifier, ModelStatus, ModelType, UploadType
+from modelyard.catalog.files import placement
+from modelyard.catalog.lifecycle import effects
 from modelyard.catalog.models import Model, ModelVersion, Tag, TagOnModel
 from modelyard.catalog.schemas import ModelCreate, ModelUpdate, VersionCreate, VersionFields, VersionUpdate
 from modelyard.core import markdown

@@ -1,5 +1,5 @@
-"""Catalog jobs: scheduled publishing (every minute, and at the scheduled time itself) and the purge of deleted
-models' files after the retention period."""
+"""Every catalog job, declared in one place. The logic lives in the services; they enqueue these jobs by name
+(`enqueue(session, "catalog.scan_file", file_id=...)`), so no service imports this module."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from modelyard.catalog import convert, scanning, triggers, uploads  # noqa: F401 - they declare their jobs
 from modelyard.catalog.enums import ModelStatus
+from modelyard.catalog.files import convert, scanning, uploads
+from modelyard.catalog.lifecycle import triggers
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
 from modelyard.core.db import utcnow
 from modelyard.core.jobs import Priority, job, periodic
@@ -60,3 +61,36 @@ def purge_deleted(session: Session) -> None:
         file.data_purged = True
     if len(files) == PURGE_BATCH:
         purge_deleted.enqueue(session)
+
+
+# --- files ------------------------------------------------------------------------------------------------------
+
+
+@job("catalog.scan_file", priority=Priority.HIGH, max_attempts=5)
+def scan_file(session: Session, *, file_id: int) -> None:
+    """Scan one file and record the results; a Danger result takes its version down, an Error holds the file."""
+    scanning.scan_file(session, file_id=file_id)
+
+
+@periodic("catalog.rescan_stalled", cron="*/10 * * * *", priority=Priority.LOW)
+def rescan_stalled(session: Session) -> None:
+    """Send again the scans that never finished, and hold files whose scan errored."""
+    scanning.rescan_stalled(session)
+
+
+@job("catalog.finish_upload", priority=Priority.HIGH, max_attempts=6)
+def finish_upload(session: Session, *, upload_id: int) -> None:
+    """Join, hash, check and record an upload's file; safe to run again after a crash at any point."""
+    uploads.finish_upload(session, upload_id=upload_id)
+
+
+@periodic("catalog.tidy_uploads", cron="17 * * * *", priority=Priority.LOW)
+def tidy_uploads(session: Session) -> None:
+    """Abort abandoned uploads; fail or resend verifications whose job died or was lost."""
+    uploads.tidy_uploads(session)
+
+
+@job("catalog.convert_to_safetensors", priority=Priority.LOW, max_attempts=3)
+def convert_to_safetensors(session: Session, *, file_id: int) -> None:
+    """Convert a clean pickle checkpoint to safetensors and record the new file."""
+    convert.convert_to_safetensors(session, file_id=file_id)

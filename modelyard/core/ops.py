@@ -45,7 +45,7 @@ def check_dependencies(runtime: Runtime) -> dict[str, dict[str, Any]]:
         run("redis", runtime.redis.ping)
     run("storage", runtime.storage.check)
     if runtime.settings.clamd_address:
-        from modelyard.catalog.virus import Clamd
+        from modelyard.core.virus import Clamd
 
         # Reported, but the site serves without it: scans wait for clamd and are retried.
         run("clamd", Clamd(runtime.settings.clamd_address).ping, required=False)

@@ -83,13 +83,14 @@ def set_runtime(runtime: Runtime | None) -> None:
 
 
 def load_domain_modules(settings: Settings) -> None:
-    """Import every domain's ORM models and jobs (so migrations and queues see them) and configured plugins."""
+    """Import every domain's ORM models and jobs (so migrations and queues see them), its hooks (what it
+    registers with the domains below it: `modelyard/<domain>/hooks.py`), and configured plugins."""
     import modelyard
 
     for info in pkgutil.iter_modules(modelyard.__path__):
         if not info.ispkg:
             continue
-        for leaf in ("models", "tasks"):
+        for leaf in ("models", "tasks", "hooks"):
             name = f"modelyard.{info.name}.{leaf}"
             if importlib.util.find_spec(name) is not None:
                 importlib.import_module(name)

@@ -323,7 +323,7 @@ class Settings(BaseSettings):
     def _check_clamd_address(cls, value: str | None) -> str | None:
         if not value or not value.strip():
             return None
-        from modelyard.catalog.virus import parse_address
+        from modelyard.core.virus import parse_address
 
         parse_address(value.strip())  # ValueError names the expected forms
         return value.strip()

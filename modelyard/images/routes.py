@@ -11,8 +11,8 @@ from modelyard.accounts import policy
 from modelyard.accounts.auth import PrincipalDep, requires
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog import visibility
 from modelyard.catalog.enums import ModelStatus
+from modelyard.catalog.lifecycle import visibility
 from modelyard.core.errors import Forbidden
 from modelyard.core.http import SessionDep
 from modelyard.core.params import Id

@@ -11,7 +11,7 @@ from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
-from modelyard.catalog import effects
+from modelyard.catalog.lifecycle import effects
 from modelyard.catalog.models import ModelVersion
 from modelyard.core.errors import PayloadTooLarge, ValidationFailed
 from modelyard.core.runtime import get_runtime

@@ -3,17 +3,16 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from modelyard.core.jobs import enqueue
 from modelyard.mail.models import OutgoingEmail
 
 
 def send_email(session: Session, *, to: str, subject: str, body: str) -> OutgoingEmail:
     """Queue an e-mail in the caller's transaction; the `mail.deliver` job sends it once that commits."""
-    from modelyard.mail.tasks import deliver
-
     email = OutgoingEmail(to=to, subject=subject[:200], body=body)
     session.add(email)
     session.flush()
-    deliver.enqueue(session, email_id=email.id)
+    enqueue(session, "mail.deliver", email_id=email.id)
     return email
 
 

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from modelyard import __version__
-from modelyard.catalog.routes import Viewer
+from modelyard.catalog.routes.models import Viewer
 from modelyard.core.http import RuntimeDep, SessionDep
 from modelyard.core.jobs.service import count_by_status
 from modelyard.core.ops import check_dependencies
@@ -85,7 +85,7 @@ def home_page(
 ) -> HTMLResponse:
     """The landing page: the pitch, a search box, the latest models (or those matching the search) and what the
     platform offers."""
-    from modelyard.catalog.pages import browse_models
+    from modelyard.catalog.pages.browse import browse_models
 
     query = q.strip()
     cards, _ = browse_models(session, viewer, text=query, per_page=HOME_MODELS)

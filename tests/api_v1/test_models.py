@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from modelyard.catalog.effects import PUBLIC_CATALOG_TAG
+from modelyard.catalog.lifecycle.effects import PUBLIC_CATALOG_TAG
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
 from modelyard.core.db import utcnow
 from modelyard.images.models import Post

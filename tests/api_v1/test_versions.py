@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from modelyard.catalog.files.safetensors import tiny_lora
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
-from modelyard.catalog.safetensors import tiny_lora
 from modelyard.core.db import utcnow
 from tests.api_v1.test_models import FILE_FIELDS, assert_fields, publish_posts
 from tests.catalog.test_scanning import add

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
-from modelyard.catalog.safetensors import tiny_lora
+from modelyard.catalog.files.safetensors import tiny_lora
 from modelyard.core.runtime import Runtime
 from tests.support.catalog import create_model
 from tests.support.factories import create_user

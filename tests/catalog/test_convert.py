@@ -11,11 +11,11 @@ import pytest
 import torch
 from sqlalchemy import func, select, update
 
-from modelyard.catalog.convert import convert_to_safetensors
 from modelyard.catalog.enums import ModelStatus, ScanResult
+from modelyard.catalog.files.convert import convert_to_safetensors
+from modelyard.catalog.files.safetensors import read_header
+from modelyard.catalog.files.scanning import scan_file
 from modelyard.catalog.models import ModelFile, ModelVersion
-from modelyard.catalog.safetensors import read_header
-from modelyard.catalog.scanning import scan_file
 from modelyard.core.db import utcnow
 from modelyard.core.jobs.models import Job
 from modelyard.core.jobs.runner import execute
@@ -41,14 +41,14 @@ def saved(obj: object, *, legacy: bool = False) -> bytes:
 
 def scanned(runtime, file_id: int) -> None:
     with runtime.db.transaction() as session:
-        scan_file.spec.func(session, file_id=file_id)
+        scan_file(session, file_id=file_id)
 
 
 def convert(runtime, client, headers, file_id: int):
     response = client.post(f"/api/model-files/{file_id}/convert", headers=headers)
     if response.status_code == 202:
         with runtime.db.transaction() as session:
-            convert_to_safetensors.spec.func(session, file_id=file_id)
+            convert_to_safetensors(session, file_id=file_id)
     return response
 
 
@@ -168,7 +168,7 @@ def test_converting_from_the_version_page(runtime, client, owner):
     assert sent.headers["location"] == f"/model-versions/{version_id}/edit?done=conversion-requested"
     assert "Converting to safetensors…" in view(client, f"/model-versions/{version_id}/edit").text
     with runtime.db.transaction() as session:
-        convert_to_safetensors.spec.func(session, file_id=file_id)
+        convert_to_safetensors(session, file_id=file_id)
     done = view(client, f"/model-versions/{version_id}/edit").text
     assert "old.safetensors" in done and "Convert old.ckpt to safetensors" not in done
     again = form(client, f"/model-files/{file_id}/convert")
@@ -206,10 +206,10 @@ def test_a_conversion_run_twice_leaves_one_object(runtime, client, owner):
     scanned(runtime, file_id)
     assert client.post(f"/api/model-files/{file_id}/convert", headers=headers).status_code == 202
     with runtime.db.session(write=True) as session:  # the first run, whose completion is lost
-        convert_to_safetensors.spec.func(session, file_id=file_id)
+        convert_to_safetensors(session, file_id=file_id)
         session.rollback()
     with runtime.db.transaction() as session:
-        convert_to_safetensors.spec.func(session, file_id=file_id)
+        convert_to_safetensors(session, file_id=file_id)
     folder = f"models/{made.id}/{made.version_ids[0]}/"
     with runtime.db.session() as session:
         recorded = set(
@@ -231,7 +231,7 @@ def test_a_version_deleted_during_the_conversion_gets_no_file(runtime, client, o
 
     def run_job(paused: Runtime) -> None:
         with paused.db.transaction() as session:
-            convert_to_safetensors.spec.func(session, file_id=file_id)
+            convert_to_safetensors(session, file_id=file_id)
 
     with paused_mid_read(runtime, source.storage_key, run_job), runtime.db.transaction() as session:
         session.execute(

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from modelyard.catalog.demo import MODELS, load_demo
 from modelyard.catalog.demo_art import ART, draw_preview
 from modelyard.catalog.enums import HashType, ModelStatus
+from modelyard.catalog.files.safetensors import read_header
 from modelyard.catalog.models import Model, ModelFile, ModelFileHash, ModelVersion
-from modelyard.catalog.safetensors import read_header
 from modelyard.core.db import utcnow
 from modelyard.core.errors import Conflict
 from modelyard.core.runtime import Runtime

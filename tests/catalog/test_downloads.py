@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from modelyard.accounts.models import Role, User
-from modelyard.catalog import files
-from modelyard.catalog.downloads import download_filename, filenamize
 from modelyard.catalog.enums import BaseModelType, ModelModifier, ModelType, UsageControl
+from modelyard.catalog.files import service as files
+from modelyard.catalog.files.downloads import download_filename, filenamize
+from modelyard.catalog.files.safetensors import tiny_lora
+from modelyard.catalog.files.scanning import scan_file
 from modelyard.catalog.models import Model, ModelDownload, ModelFile, ModelVersion
-from modelyard.catalog.safetensors import tiny_lora
-from modelyard.catalog.scanning import scan_file
 from modelyard.core.db import utcnow
 from tests.support.catalog import create_model
 from tests.support.factories import create_api_key, create_user
@@ -160,7 +160,7 @@ def test_file_choice(runtime, client, owner):
     with runtime.db.transaction() as session:
         scan_file(session, file_id=config)  # a file that could carry code is offered once scanned
     with runtime.db.transaction() as session:
-        from modelyard.catalog import lifecycle
+        from modelyard.catalog.lifecycle import transitions as lifecycle
 
         user = session.get(User, owner.id)
         lifecycle.publish_model(session, session.get(Model, made.id), user)  # type: ignore[arg-type]

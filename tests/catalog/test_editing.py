@@ -11,10 +11,10 @@ import pytest
 
 from modelyard.accounts.models import Role
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog.files import primary_file
-from modelyard.catalog.hashing import hash_chunks
+from modelyard.catalog.files.hashing import hash_chunks
+from modelyard.catalog.files.safetensors import tiny_lora
+from modelyard.catalog.files.service import primary_file
 from modelyard.catalog.models import Model, ModelFile
-from modelyard.catalog.safetensors import tiny_lora
 from tests.support.catalog import create_model
 from tests.support.factories import create_api_key, create_user, log_in
 

@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from modelyard.catalog.hashing import FileHasher, hash_chunks, hash_stream
-from modelyard.catalog.safetensors import encode
+from modelyard.catalog.files.hashing import FileHasher, hash_chunks, hash_stream
+from modelyard.catalog.files.safetensors import encode
 
 
 class TrickleReader(io.RawIOBase):

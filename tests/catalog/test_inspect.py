@@ -10,9 +10,9 @@ import zipfile
 
 import pytest
 
-from modelyard.catalog.inspect import inspect_file
+from modelyard.catalog.files.inspect import inspect_file
+from modelyard.catalog.files.safetensors import encode, tiny_lora
 from modelyard.catalog.models import ModelFile
-from modelyard.catalog.safetensors import encode, tiny_lora
 from modelyard.core.errors import ValidationFailed
 from tests.support.catalog import create_model
 from tests.support.factories import create_api_key, create_user

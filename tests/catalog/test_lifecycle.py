@@ -8,8 +8,10 @@ import pytest
 from sqlalchemy import select, update
 
 from modelyard.accounts.models import Role
-from modelyard.catalog import effects, lifecycle, queries
+from modelyard.catalog import queries
 from modelyard.catalog.enums import ModelStatus
+from modelyard.catalog.lifecycle import effects
+from modelyard.catalog.lifecycle import transitions as lifecycle
 from modelyard.catalog.models import Model, ModelVersion, StatusTransition
 from modelyard.core.db import utcnow
 from modelyard.core.errors import Conflict
@@ -299,8 +301,8 @@ class TestTriggers:
 
     def test_a_failed_scan_unpublishes_as_a_violation(self, runtime, people):
         from modelyard.catalog.enums import ScanResult
+        from modelyard.catalog.lifecycle.triggers import unpublish_for_failed_scan
         from modelyard.catalog.models import ModelFile
-        from modelyard.catalog.triggers import unpublish_for_failed_scan
 
         made = create_model(runtime, people["owner"], published=True)
         with runtime.db.transaction() as session:

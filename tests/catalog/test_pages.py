@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from modelyard.accounts.models import Role, User
-from modelyard.catalog import lifecycle
 from modelyard.catalog.enums import HashType, ModelStatus, ModelType
+from modelyard.catalog.lifecycle import transitions as lifecycle
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
 from modelyard.core.csrf import CSRF_COOKIE
 from modelyard.core.runtime import Runtime
@@ -91,7 +91,7 @@ def test_browse_lists_published_models_with_their_cover(client: TestClient, runt
 def test_browse_pages_through_the_catalog(
     client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelyard.catalog import pages
+    from modelyard.catalog.pages import common as pages
 
     monkeypatch.setattr(pages, "MODELS_PER_PAGE", 2)
     owner = create_user(runtime)
@@ -276,7 +276,7 @@ def test_the_transition_log_is_for_moderators(client: TestClient, runtime: Runti
 def test_the_transition_log_pages_with_before(
     client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelyard.catalog import pages
+    from modelyard.catalog.pages import common as pages
 
     monkeypatch.setattr(pages, "TRANSITIONS_PER_PAGE", 2)
     owner = create_user(runtime)

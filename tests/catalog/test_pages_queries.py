@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from modelyard.accounts.models import User
-from modelyard.catalog import lifecycle
+from modelyard.catalog.lifecycle import transitions as lifecycle
 from modelyard.catalog.models import Model
 from modelyard.core.runtime import Runtime
 from modelyard.images.models import Image

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from modelyard.catalog.enums import ModelStatus
+from modelyard.catalog.files.safetensors import tiny_lora
 from modelyard.catalog.models import ModelFile, ModelVersion
-from modelyard.catalog.safetensors import tiny_lora
 from modelyard.core.db import utcnow
 from modelyard.core.runtime import Runtime
 from tests.catalog.test_pages import created_id, form, log_in_page, stored_model, view

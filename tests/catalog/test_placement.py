@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select, update
 
 from modelyard.accounts.models import Role
+from modelyard.catalog.files.placement import WITHDRAWN
 from modelyard.catalog.models import Model, ModelFile
-from modelyard.catalog.placement import WITHDRAWN
 from modelyard.catalog.tasks import purge_deleted
 from modelyard.core.db import utcnow
 from modelyard.core.jobs.models import Job, JobStatus

@@ -15,8 +15,8 @@ from sqlalchemy import Select, event, insert, select, text
 from modelyard.accounts.models import User
 from modelyard.catalog import queries
 from modelyard.catalog.enums import HashType, ModelStatus, ModelType
+from modelyard.catalog.lifecycle.visibility import listable_models
 from modelyard.catalog.models import Model, ModelFile, ModelFileHash, ModelVersion
-from modelyard.catalog.visibility import listable_models
 from modelyard.core.db import utcnow
 from modelyard.core.runtime import Runtime
 

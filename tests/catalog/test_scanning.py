@@ -16,12 +16,12 @@ from sqlalchemy import delete, select, update
 
 from modelyard.accounts.models import Role, User
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog import files
 from modelyard.catalog.enums import FileVisibility, ModelStatus, ScanResult
+from modelyard.catalog.files import service as files
+from modelyard.catalog.files.pickle_walk import ALLOWED_IMPORTS
+from modelyard.catalog.files.safetensors import tiny_lora
+from modelyard.catalog.files.scanning import rescan_stalled, scan_file
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
-from modelyard.catalog.pickle_walk import ALLOWED_IMPORTS
-from modelyard.catalog.safetensors import tiny_lora
-from modelyard.catalog.scanning import rescan_stalled, scan_file
 from modelyard.core.db import utcnow
 from modelyard.core.jobs.models import Job, JobStatus
 from modelyard.core.jobs.runner import execute
@@ -62,7 +62,7 @@ def add(runtime, owner, version_id: int, name: str, data: bytes) -> int:
 
 def scan(runtime, file_id: int) -> ModelFile:
     with runtime.db.transaction() as session:
-        scan_file.spec.func(session, file_id=file_id)
+        scan_file(session, file_id=file_id)
     with runtime.db.session() as session:
         found = session.get(ModelFile, file_id)
         assert found is not None
@@ -124,7 +124,7 @@ def test_stalled_scans_are_sent_again(runtime):
         session.execute(update(ModelFile).values(scan_requested_at=utcnow() - timedelta(hours=2)))
         session.execute(Job.__table__.delete())
     with runtime.db.transaction() as session:
-        rescan_stalled.spec.func(session)
+        rescan_stalled(session)
     with runtime.db.session() as session:
         assert [job.payload["file_id"] for job in session.query(Job).filter(Job.name == "catalog.scan_file")] == [
             file_id
@@ -335,7 +335,7 @@ def test_files_whose_scan_errored_before_holding_existed_are_held_by_the_sweep(r
     with runtime.db.transaction() as session:  # as recorded before errors held files
         session.execute(update(ModelFile).values(pickle_scan_result=ScanResult.Error, scan_requested_at=utcnow()))
     with runtime.db.transaction() as session:
-        rescan_stalled.spec.func(session)
+        rescan_stalled(session)
     with runtime.db.session() as session:
         assert session.get(ModelFile, made.file_ids[0]).visibility == FileVisibility.Private
 

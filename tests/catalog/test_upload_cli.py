@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from modelyard.catalog.enums import UploadStatus
+from modelyard.catalog.files.safetensors import encode
 from modelyard.catalog.models import FileUpload, ModelFile
-from modelyard.catalog.safetensors import encode
 from modelyard.core.runtime import Runtime
 from tests.support.catalog import create_model
 from tests.support.factories import create_api_key, create_user

@@ -18,9 +18,9 @@ from sqlalchemy import select, update
 
 from modelyard.accounts.scopes import TokenScope
 from modelyard.catalog.enums import ModelStatus, UploadStatus
-from modelyard.catalog.hashing import hash_chunks
+from modelyard.catalog.files.hashing import hash_chunks
+from modelyard.catalog.files.uploads import tidy_uploads
 from modelyard.catalog.models import FileUpload, ModelFile, ModelVersion
-from modelyard.catalog.uploads import tidy_uploads
 from modelyard.core.db import utcnow
 from modelyard.core.jobs.models import Job, JobStatus
 from modelyard.core.storage.local import LocalStorage
@@ -348,7 +348,7 @@ class TestHousekeeping:
                 update(FileUpload).values(updated_at=utcnow() - timedelta(days=8)).where(FileUpload.id == upload["id"])
             )
         with runtime.db.transaction() as session:
-            tidy_uploads.spec.func(session)
+            tidy_uploads(session)
         row = upload_row(runtime, upload["id"])
         assert row.status == UploadStatus.Aborted and "Abandoned" in (row.error or "")
         with pytest.raises(Exception, match="not found"):
@@ -450,7 +450,7 @@ class TestStalledVerification:
             )
             session.execute(update(FileUpload).values(updated_at=utcnow() - timedelta(hours=3)))
         with runtime.db.transaction() as session:
-            tidy_uploads.spec.func(session)
+            tidy_uploads(session)
         row = upload_row(runtime, upload["id"])
         assert row.status == UploadStatus.Failed and row.active_name is None
         assert "storage: unreachable" in (row.error or "") and "upload it again" in (row.error or "")
@@ -465,7 +465,7 @@ class TestStalledVerification:
         with runtime.db.transaction() as session:
             session.execute(update(FileUpload).values(updated_at=utcnow() - timedelta(hours=3)))
         with runtime.db.transaction() as session:
-            tidy_uploads.spec.func(session)
+            tidy_uploads(session)
         assert upload_row(runtime, upload["id"]).status == UploadStatus.Verifying
         assert run_verification(runtime) == 1  # one job, not a second one beside it
         assert upload_row(runtime, upload["id"]).status == UploadStatus.Complete

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import select, update
 
 from modelyard.catalog.enums import FileVisibility, ModelStatus, ScanResult
+from modelyard.catalog.files.safetensors import encode, tiny_lora
 from modelyard.catalog.models import ModelFile, ModelVersion
-from modelyard.catalog.safetensors import encode, tiny_lora
-from modelyard.catalog.virus import Clamd, ClamdUnavailable, parse_address
 from modelyard.core.db import utcnow
 from modelyard.core.jobs import Job, JobStatus
 from modelyard.core.jobs.runner import execute
 from modelyard.core.runtime import Runtime
 from modelyard.core.settings import Settings
+from modelyard.core.virus import Clamd, ClamdUnavailable, parse_address
 from tests.catalog.test_scanning import add, scan
 from tests.support.catalog import create_model
 from tests.support.clamd import MARKER, SIGNATURE_NAME, STREAM_MAX_LENGTH, ClamdProcess, start_clamd

@@ -7,9 +7,11 @@ import itertools
 from dataclasses import dataclass, field
 
 from modelyard.accounts.models import User
-from modelyard.catalog import files, lifecycle, service
+from modelyard.catalog import service
 from modelyard.catalog.enums import ModelType
-from modelyard.catalog.safetensors import tiny_lora
+from modelyard.catalog.files import service as files
+from modelyard.catalog.files.safetensors import tiny_lora
+from modelyard.catalog.lifecycle import transitions as lifecycle
 from modelyard.catalog.schemas import ModelCreate, VersionCreate
 from modelyard.core.runtime import Runtime
 from modelyard.images.models import Image, Post

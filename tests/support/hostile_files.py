@@ -21,7 +21,7 @@ import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from modelyard.catalog.safetensors import tiny_lora
+from modelyard.catalog.files.safetensors import tiny_lora
 
 MIB = 1024 * 1024
 # Settings the corpus runs under: small enough that the bombs below are cheap to build and to scan.

@@ -12,7 +12,7 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from modelyard.catalog.safetensors import encode
+from modelyard.catalog.files.safetensors import encode
 from modelyard.core.jobs.consumer import JobWorker
 from modelyard.core.jobs.models import Job, JobStatus
 from modelyard.core.jobs.runner import execute

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
 from modelyard.accounts.moderation import on_user_banned
-from modelyard.catalog import lifecycle
 from modelyard.catalog.enums import ModelStatus, UnpublishKind
+from modelyard.catalog.lifecycle import transitions as lifecycle
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
 from modelyard.core.errors import AppError
 

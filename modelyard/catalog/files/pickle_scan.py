@@ -1,7 +1,7 @@
 """Pickle scanning in a child process with memory, CPU, byte and opcode limits, so a hostile file costs a bounded
 amount and only its own scan fails.
 
-The parent (`scan_in_sandbox`, called by the scan job) runs `python -m modelyard.catalog.pickle_scan` on a local
+The parent (`scan_in_sandbox`, called by the scan job) runs `python -m modelyard.catalog.files.pickle_scan` on a local
 copy of the file, with a wall-clock timeout and without the server's environment. The child sets its own
 RLIMIT_AS and RLIMIT_CPU, finds every pickle a loader could run (a raw pickle and what follows it, torch's legacy
 format, torch zip archives and zips holding pickles or other archives, numpy object arrays, torch's old tar
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from modelyard.catalog.enums import ScanResult
-from modelyard.catalog.pickle_walk import Budget, Import, ScanLimit, Source, Walker, classify
+from modelyard.catalog.files.pickle_walk import Budget, Import, ScanLimit, Source, Walker, classify
 
 MIB = 1024 * 1024
 ZIP_MAGIC = b"PK\x03\x04"
@@ -67,7 +67,7 @@ def scan_in_sandbox(path: Path, limits: ScanLimits) -> PickleVerdict:
     """Scan the file at `path` in a child process. A limit reached is the file's fault: an Error verdict saying
     which, never an exception, so the job is not retried for it."""
     command = [
-        sys.executable, "-m", "modelyard.catalog.pickle_scan", str(path), str(limits.max_bytes),
+        sys.executable, "-m", "modelyard.catalog.files.pickle_scan", str(path), str(limits.max_bytes),
         str(limits.max_opcodes), str(limits.memory_mb), str(limits.timeout_seconds),
     ]  # fmt: skip
     # None of the server's settings (database URL, secrets) reach the child: it only reads one file.

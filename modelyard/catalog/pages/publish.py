@@ -13,12 +13,12 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from modelyard.accounts.auth import PrincipalDep
-from modelyard.catalog import lifecycle
-from modelyard.catalog.edit_pages import editable_model, editable_version, wizard_failed, wizard_page
 from modelyard.catalog.enums import ModelStatus
-from modelyard.catalog.model_pages import managed_model
+from modelyard.catalog.lifecycle import transitions as lifecycle
 from modelyard.catalog.models import Model
-from modelyard.catalog.pages import CatalogWriter, see_other
+from modelyard.catalog.pages.common import CatalogWriter, see_other
+from modelyard.catalog.pages.edit import editable_model, editable_version, wizard_failed, wizard_page
+from modelyard.catalog.pages.model import managed_model
 from modelyard.core.errors import AppError, ValidationFailed
 from modelyard.core.http import SessionDep
 from modelyard.core.params import Id

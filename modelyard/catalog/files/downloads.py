@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy
 from modelyard.accounts.models import User
-from modelyard.catalog import quarantine, visibility
 from modelyard.catalog.enums import (
     FILE_FORMATS,
     FILE_SIZES,
@@ -27,7 +26,9 @@ from modelyard.catalog.enums import (
     ModelType,
     UsageControl,
 )
-from modelyard.catalog.files import primary_file
+from modelyard.catalog.files import quarantine
+from modelyard.catalog.files.service import primary_file
+from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
 from modelyard.core.db import utcnow
 

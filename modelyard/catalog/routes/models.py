@@ -18,10 +18,15 @@ from modelyard.accounts import policy
 from modelyard.accounts.auth import AdminUser, ModeratorUser, PrincipalDep, requires
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog import basemodels, convert, files, lifecycle, queries, scan_review, service, visibility
+from modelyard.catalog import basemodels, queries, service
 from modelyard.catalog.enums import FileVisibility, ModelStatus, ScanResult, UnpublishKind
+from modelyard.catalog.files import convert, scan_review
+from modelyard.catalog.files import service as files
+from modelyard.catalog.files.scan_review import ScanDecision
+from modelyard.catalog.lifecycle import transitions as lifecycle
+from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
-from modelyard.catalog.scan_review import ScanDecision
+from modelyard.catalog.routes.uploads import router as upload_router
 from modelyard.catalog.schemas import (
     FileOut,
     ModelCreate,
@@ -36,7 +41,6 @@ from modelyard.catalog.schemas import (
     VersionPublishRequest,
     VersionUpdate,
 )
-from modelyard.catalog.upload_routes import router as upload_router
 from modelyard.core.errors import NotFound
 from modelyard.core.http import SessionDep
 from modelyard.core.params import Id

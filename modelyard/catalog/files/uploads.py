@@ -27,14 +27,14 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy
 from modelyard.accounts.models import User
-from modelyard.catalog import files
 from modelyard.catalog.enums import HashType, UploadStatus
-from modelyard.catalog.hashing import hash_stream
-from modelyard.catalog.inspect import Inspection, inspect_file
+from modelyard.catalog.files import service as files
+from modelyard.catalog.files.hashing import hash_stream
+from modelyard.catalog.files.inspect import Inspection, inspect_file
 from modelyard.catalog.models import FileUpload, ModelFile, ModelVersion
 from modelyard.core.db import on_commit, utcnow
 from modelyard.core.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
-from modelyard.core.jobs import Priority, job, periodic
+from modelyard.core.jobs import enqueue
 from modelyard.core.jobs.models import Job, JobStatus
 from modelyard.core.runtime import get_runtime
 from modelyard.core.storage.base import MAX_PART_NUMBER, MIN_PART_SIZE, RangeReader
@@ -186,7 +186,7 @@ def complete_upload(session: Session, upload: FileUpload, *, sha256: str | None 
             raise Conflict(f"Part {number} has {size} bytes, {expected} were expected: send it again")
     upload.status = UploadStatus.Verifying
     session.flush()
-    finish_upload.enqueue(session, upload_id=upload.id, dedupe_key=_finish_key(upload.id))
+    _send_finish(session, upload.id)
     return upload
 
 
@@ -201,7 +201,6 @@ def abort_upload(session: Session, upload: FileUpload) -> None:
     session.flush()
 
 
-@job("catalog.finish_upload", priority=Priority.HIGH, max_attempts=6)
 def finish_upload(session: Session, *, upload_id: int) -> None:
     """Join, hash, check and record an upload's file. Safe to run again after a crash at any point.
 
@@ -230,7 +229,6 @@ def finish_upload(session: Session, *, upload_id: int) -> None:
     current.file_id = file.id
 
 
-@periodic("catalog.tidy_uploads", cron="17 * * * *", priority=Priority.LOW)
 def tidy_uploads(session: Session) -> None:
     """Abort uploads nobody touched for a week (their parts take space). A verification whose job used up its
     retries (storage down for hours, say) fails its upload with the job's error, so the client can start over;
@@ -252,11 +250,15 @@ def tidy_uploads(session: Session) -> None:
     for upload in stalled:
         job = session.scalar(select(Job).where(Job.dedupe_key == _finish_key(upload.id)))
         if job is None:
-            finish_upload.enqueue(session, upload_id=upload.id, dedupe_key=_finish_key(upload.id))
+            _send_finish(session, upload.id)
         elif job.status == JobStatus.dead:
             reason = (job.last_error or "unknown error").strip().splitlines()[-1][:300]
             _close(upload, UploadStatus.Failed, f"The file could not be verified ({reason}): upload it again")
             _keep_nothing(session, upload)
+
+
+def _send_finish(session: Session, upload_id: int) -> None:
+    enqueue(session, "catalog.finish_upload", upload_id=upload_id, dedupe_key=_finish_key(upload_id))
 
 
 def _finish_key(upload_id: int) -> str:

@@ -16,19 +16,21 @@ from modelyard.accounts import policy
 from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog import lifecycle, queries, visibility
+from modelyard.catalog import queries
 from modelyard.catalog.enums import ModelStatus, UnpublishKind
+from modelyard.catalog.lifecycle import transitions as lifecycle
+from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import Model
-from modelyard.catalog.pages import (
+from modelyard.catalog.pages.common import (
     CatalogReader,
     CatalogWriter,
     ModelActions,
     back_to,
     catalog_page,
-    dashboard_context,
     see_other,
 )
-from modelyard.catalog.routes import Viewer
+from modelyard.catalog.pages.dashboard import dashboard_context
+from modelyard.catalog.routes.models import Viewer
 from modelyard.catalog.schemas import ModelOut, VersionOut
 from modelyard.core.errors import AppError, NotFound, ValidationFailed
 from modelyard.core.http import SessionDep

@@ -16,7 +16,7 @@ from modelyard.accounts import policy
 from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog import basemodels, convert, files, lifecycle, queries, service, uploads, visibility
+from modelyard.catalog import basemodels, queries, service
 from modelyard.catalog.enums import (
     FILE_FORMATS,
     FILE_FP,
@@ -26,9 +26,12 @@ from modelyard.catalog.enums import (
     ModelStatus,
     ModelType,
 )
-from modelyard.catalog.model_pages import managed_model
+from modelyard.catalog.files import convert, uploads
+from modelyard.catalog.files import service as files
+from modelyard.catalog.lifecycle import transitions as lifecycle
+from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
-from modelyard.catalog.pages import (
+from modelyard.catalog.pages.common import (
     CatalogWriter,
     catalog_form_failed,
     catalog_page,
@@ -36,8 +39,9 @@ from modelyard.catalog.pages import (
     validated,
     whole_number,
 )
+from modelyard.catalog.pages.model import managed_model
+from modelyard.catalog.routes.uploads import upload_out
 from modelyard.catalog.schemas import ModelCreate, ModelUpdate, VersionCreate, VersionUpdate
-from modelyard.catalog.upload_routes import upload_out
 from modelyard.core.errors import AppError, NotFound, ValidationFailed
 from modelyard.core.http import SessionDep
 from modelyard.core.params import Id

@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog import downloads
 from modelyard.catalog.enums import ModelStatus
+from modelyard.catalog.files import downloads
 from modelyard.catalog.models import Model, ModelDownload, ModelVersion
 from modelyard.core.db import utcnow
 from modelyard.core.http import CivitaiErrorBody, SessionDep, runtime_of

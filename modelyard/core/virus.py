@@ -8,12 +8,11 @@ big-endian integer, then a zero length. clamd answers one NUL-terminated line: `
 
 from __future__ import annotations
 
+import enum
 import socket
 import struct
 from dataclasses import dataclass
 from typing import BinaryIO
-
-from modelyard.catalog.enums import ScanResult
 
 CHUNK = 1024 * 1024
 CONNECT_TIMEOUT = 5.0
@@ -30,9 +29,15 @@ class ClamdUnavailable(Exception):
     """clamd could not be reached or hung up without an answer; the scan is worth retrying later."""
 
 
+class Verdict(enum.Enum):
+    CLEAN = "clean"
+    INFECTED = "infected"
+    UNSCANNABLE = "unscannable"  # clamd read the file and could not judge it (too large, malformed)
+
+
 @dataclass(frozen=True)
 class VirusScan:
-    result: ScanResult
+    verdict: Verdict
     message: str
 
 
@@ -107,14 +112,14 @@ def _read_reply(connection: socket.socket) -> str:
 
 def _verdict(reply: str, address: str) -> VirusScan:
     if reply == "stream: OK":
-        return VirusScan(ScanResult.Success, "No virus found")
+        return VirusScan(Verdict.CLEAN, "No virus found")
     if reply.startswith("stream: ") and reply.endswith(" FOUND"):
         signature = reply.removeprefix("stream: ").removesuffix(" FOUND")
-        return VirusScan(ScanResult.Danger, f"The virus scanner found {signature}")
+        return VirusScan(Verdict.INFECTED, f"The virus scanner found {signature}")
     if reply.startswith("INSTREAM size limit exceeded"):
-        return VirusScan(ScanResult.Error, SIZE_LIMIT_MESSAGE)
+        return VirusScan(Verdict.UNSCANNABLE, SIZE_LIMIT_MESSAGE)
     if reply.endswith(" ERROR"):
         reason = reply.removeprefix("stream: ").removesuffix(" ERROR")
-        return VirusScan(ScanResult.Error, f"The virus scanner could not scan this file: {reason}")
+        return VirusScan(Verdict.UNSCANNABLE, f"The virus scanner could not scan this file: {reason}")
     # Empty or unknown: clamd died or restarted mid-scan; not a verdict on the file.
     raise ClamdUnavailable(f"clamd at {address} gave no verdict (answered {reply[:200]!r})")

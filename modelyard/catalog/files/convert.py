@@ -23,16 +23,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
-from modelyard.catalog import files
 from modelyard.catalog.enums import HashType, ModelStatus, ScanResult
-from modelyard.catalog.hashing import hash_stream
-from modelyard.catalog.inspect import Inspection, inspect_file
+from modelyard.catalog.files import service as files
+from modelyard.catalog.files.hashing import hash_stream
+from modelyard.catalog.files.inspect import Inspection, inspect_file
+from modelyard.catalog.files.safetensors import encode_header
 from modelyard.catalog.models import ModelFile, ModelVersion
-from modelyard.catalog.safetensors import encode_header
 from modelyard.catalog.service import require_editor
 from modelyard.core.db import on_commit
 from modelyard.core.errors import AppError, Conflict, ServiceUnavailable, ValidationFailed
-from modelyard.core.jobs import Priority, job
+from modelyard.core.jobs import enqueue
 from modelyard.core.runtime import get_runtime
 
 log = logging.getLogger("modelyard.catalog")
@@ -56,10 +56,9 @@ def request_conversion(session: Session, actor: User, file: ModelFile) -> None:
         raise ServiceUnavailable("Converting needs PyTorch on this server (the gen extra)")
     file.conversion = {"status": "Pending"}
     session.flush()
-    convert_to_safetensors.enqueue(session, file_id=file.id)
+    enqueue(session, "catalog.convert_to_safetensors", file_id=file.id)
 
 
-@job("catalog.convert_to_safetensors", priority=Priority.LOW, max_attempts=3)
 def convert_to_safetensors(session: Session, *, file_id: int) -> None:
     """Convert, then record the new file. The long part (copying the checkpoint, loading it with torch, writing,
     hashing and storing the result) runs with no transaction open: on SQLite the job's session holds the one

@@ -21,8 +21,11 @@ from modelyard.accounts import policy
 from modelyard.accounts.auth import PrincipalDep, requires
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog import files, queries, uploads, visibility
+from modelyard.catalog import queries
 from modelyard.catalog.enums import UploadStatus
+from modelyard.catalog.files import service as files
+from modelyard.catalog.files import uploads
+from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import FileUpload, ModelFile
 from modelyard.catalog.schemas import FileOut
 from modelyard.core.http import SessionDep

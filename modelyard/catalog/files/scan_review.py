@@ -1,5 +1,5 @@
 """Moderators' decisions on files a scan could not judge (an Error: too large, timed out, unreadable), which stay
-hidden and unpublishable until then (catalog/quarantine.py):
+hidden and unpublishable until then (catalog/files/quarantine.py):
 
 - clear: the file is offered again; its Error results become Success, saying who cleared it, when and why;
 - block: its Error results become Danger, and its version goes down as a violation like any Danger file;
@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from modelyard.accounts import policy
 from modelyard.accounts.models import User
-from modelyard.catalog import effects, quarantine
 from modelyard.catalog.enums import ScanResult
+from modelyard.catalog.files import quarantine
+from modelyard.catalog.files.scanning import release, request_scan
+from modelyard.catalog.lifecycle import effects
+from modelyard.catalog.lifecycle.triggers import unpublish_for_failed_scan
 from modelyard.catalog.models import ModelFile, ModelVersion
-from modelyard.catalog.scanning import release, request_scan
-from modelyard.catalog.triggers import unpublish_for_failed_scan
 from modelyard.core.db import utcnow
 from modelyard.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 

@@ -11,7 +11,6 @@ from typing import Any, BinaryIO, cast
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
-from modelyard.catalog import effects
 from modelyard.catalog.enums import (
     FILE_FORMATS,
     FILE_FP,
@@ -21,10 +20,11 @@ from modelyard.catalog.enums import (
     HashType,
     ModelStatus,
 )
-from modelyard.catalog.hashing import FileHasher
-from modelyard.catalog.inspect import Inspection, inspect_file
+from modelyard.catalog.files.hashing import FileHasher
+from modelyard.catalog.files.inspect import Inspection, inspect_file
+from modelyard.catalog.files.scanning import request_scan
+from modelyard.catalog.lifecycle import effects
 from modelyard.catalog.models import ModelFile, ModelFileHash, ModelVersion
-from modelyard.catalog.scanning import request_scan
 from modelyard.catalog.service import require_editor
 from modelyard.core.db import on_commit
 from modelyard.core.errors import BadRequest, Conflict, PayloadTooLarge, ValidationFailed

@@ -1,14 +1,14 @@
 """Scanning uploaded files. Pickle scanning: every file a loader could unpickle is walked, opcode by opcode and
-never loaded, in a child process with memory and time limits (catalog/pickle_scan.py); a file importing anything
+never loaded, in a child process with memory and time limits (catalog/files/pickle_scan.py); a file importing anything
 outside the rebuild functions of torch, numpy and collections is Danger. Virus scanning: with
-`MODELYARD_CLAMD_ADDRESS` set, every file is streamed to ClamAV (catalog/virus.py); without it
+`MODELYARD_CLAMD_ADDRESS` set, every file is streamed to ClamAV (core/virus.py); without it
 `virus_scan_result` stays Pending, saying so.
 
 A Danger result from either hides the file, and its version goes down as a violation through the lifecycle's
 scan trigger. An Error result (a scan that could not finish: too large, timed out, unreadable) hides the file too
-and blocks publishing until a moderator decides (catalog/scan_review.py); see catalog/quarantine.py. clamd being
-unreachable fails the job, so it is retried with backoff and, past its attempts, sent again by the stalled-scan
-sweep; a scan that hits a limit is the file's doing and is recorded, not retried.
+and blocks publishing until a moderator decides (catalog/files/scan_review.py); see catalog/files/quarantine.py.
+clamd being unreachable fails the job, so it is retried with backoff and, past its attempts, sent again by the
+stalled-scan sweep; a scan that hits a limit is the file's doing and is recorded, not retried.
 
 The scans of a multi-gigabyte file take minutes and run with no transaction open: what they need is read in a
 short session of its own (on SQLite the job's session holds the write lock from its first statement, so using it
@@ -27,15 +27,16 @@ from pathlib import Path
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from modelyard.catalog import effects, quarantine
 from modelyard.catalog.enums import FileVisibility, ScanResult
+from modelyard.catalog.files import quarantine
+from modelyard.catalog.files.pickle_scan import PickleVerdict, ScanLimits, scan_in_sandbox
+from modelyard.catalog.lifecycle import effects
+from modelyard.catalog.lifecycle.triggers import unpublish_for_failed_scan
 from modelyard.catalog.models import ModelFile
-from modelyard.catalog.pickle_scan import PickleVerdict, ScanLimits, scan_in_sandbox
-from modelyard.catalog.triggers import unpublish_for_failed_scan
-from modelyard.catalog.virus import Clamd, VirusScan
 from modelyard.core.db import utcnow
-from modelyard.core.jobs import Priority, job, periodic
+from modelyard.core.jobs import enqueue
 from modelyard.core.runtime import get_runtime
+from modelyard.core.virus import Clamd, Verdict, VirusScan
 
 log = logging.getLogger("modelyard.catalog")
 # Formats whose loaders run no code: nothing to scan. Only safetensors, whose header was parsed and checked in full
@@ -56,7 +57,6 @@ class _Target:
     pickle_due: bool
 
 
-@job("catalog.scan_file", priority=Priority.HIGH, max_attempts=5)
 def scan_file(session: Session, *, file_id: int) -> None:
     """Scan one file and record the results; a Danger result takes its version down, an Error holds the file."""
     clamd = _clamd()
@@ -71,7 +71,6 @@ def scan_file(session: Session, *, file_id: int) -> None:
     _record(session, file_id, target, clamd=clamd, virus=virus, pickle=pickle)
 
 
-@periodic("catalog.rescan_stalled", cron="*/10 * * * *", priority=Priority.LOW)
 def rescan_stalled(session: Session) -> None:
     """Files whose scan was asked for long ago and never finished (a lost job, clamd down for longer than the
     job's retries) are sent again; so are files stored before a virus scanner was configured. Files whose scan
@@ -95,7 +94,14 @@ def request_scan(session: Session, file_id: int) -> None:
     file = session.get(ModelFile, file_id)
     if file is not None:
         file.scan_requested_at = utcnow()
-        scan_file.enqueue(session, file_id=file_id)
+        enqueue(session, "catalog.scan_file", file_id=file_id)
+
+
+_VIRUS_RESULT = {
+    Verdict.CLEAN: ScanResult.Success,
+    Verdict.INFECTED: ScanResult.Danger,
+    Verdict.UNSCANNABLE: ScanResult.Error,
+}
 
 
 def _clamd() -> Clamd | None:
@@ -157,8 +163,8 @@ def _record(
     if clamd is None:
         file.virus_scan_message = file.virus_scan_message or NO_VIRUS_SCANNER
     elif virus is not None and file.virus_scan_result == ScanResult.Pending:
-        file.virus_scan_result, file.virus_scan_message = virus.result, virus.message
-        if virus.result == ScanResult.Danger:
+        file.virus_scan_result, file.virus_scan_message = _VIRUS_RESULT[virus.verdict], virus.message
+        if virus.verdict is Verdict.INFECTED:
             dangers.append(virus.message)
     if pickle is not None and file.pickle_scan_result == ScanResult.Pending:
         file.pickle_scan_result, file.pickle_scan_message = pickle.result, pickle.message

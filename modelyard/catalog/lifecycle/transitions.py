@@ -15,11 +15,13 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy
 from modelyard.accounts.models import User
-from modelyard.catalog import effects, placement, quarantine
 from modelyard.catalog.enums import ModelStatus, ScanResult, UnpublishKind
+from modelyard.catalog.files import placement, quarantine
+from modelyard.catalog.lifecycle import effects
 from modelyard.catalog.models import Model, ModelFile, ModelVersion, StatusTransition
 from modelyard.core.db import utcnow
 from modelyard.core.errors import Conflict, Forbidden, ValidationFailed
+from modelyard.core.jobs import enqueue
 
 S = ModelStatus
 # The specification's transitions (publishing: Draft, Unpublished, UnpublishedViolation, Training and Scheduled
@@ -283,10 +285,8 @@ def _future(at: datetime) -> datetime:
 
 
 def _send_at(session: Session, at: datetime) -> None:
-    from modelyard.catalog.tasks import publish_scheduled_now
-
     delay = max(0.0, (at - utcnow()).total_seconds())
-    publish_scheduled_now.enqueue(session, delay=delay, dedupe_key=f"catalog.publish_at:{at.isoformat()}")
+    enqueue(session, "catalog.publish_scheduled_now", delay=delay, dedupe_key=f"catalog.publish_at:{at.isoformat()}")
 
 
 # --- unpublishing and deleting ---------------------------------------------------------------------------------

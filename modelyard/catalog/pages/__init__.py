@@ -1,0 +1,27 @@
+"""The catalog's web pages, one module per page group, mounted from `mount_catalog_pages`: browsing (`browse`),
+the model page and its actions (`model`), the create/edit wizard (`edit`, `publish`), the owner's dashboard
+(`dashboard`) and the moderators' pages (`moderation`). What they share is in `common`.
+
+Pages call the same services, lifecycle, visibility and queries functions as the JSON API: what a visitor may
+not see answers the site's ordinary 404 page.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from modelyard.catalog.pages import browse, dashboard, edit, model, moderation, publish
+from modelyard.catalog.pages.common import STATUS_BADGES, STATUS_LABELS, filesize
+from modelyard.images.service import image_url
+from modelyard.web.templating import register_nav, templates
+
+
+def mount_catalog_pages(app: FastAPI) -> None:
+    """The catalog's pages, their template helpers, and the "Models" link in the header."""
+    templates.env.filters["filesize"] = filesize
+    templates.env.filters["status_label"] = lambda status: STATUS_LABELS.get(status, str(status))
+    templates.env.filters["status_badge"] = lambda status: STATUS_BADGES.get(status, "badge--muted")
+    templates.env.globals["image_url"] = image_url
+    for group in (browse, dashboard, moderation, edit, publish, model):
+        app.include_router(group.router)
+    register_nav("Models", "/models", order=10)

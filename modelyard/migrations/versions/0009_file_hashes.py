@@ -1,0 +1,26 @@
+"""AutoV1 for every file
+
+Revision ID: 0009_file_hashes
+Revises: 0008_images
+Create Date: 2026-12-07 15:30:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision: str = "0009_file_hashes"
+down_revision: str | None = "0008_images"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
