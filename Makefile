@@ -40,10 +40,13 @@ fuzz: $(DEV_STAMP)
 	MODELYARD_FUZZ_SEED=$$seed MODELYARD_FUZZ_EXAMPLES=$${MODELYARD_FUZZ_EXAMPLES:-100} \
 		bash scripts/test.sh tests/core/test_fuzz_api.py --timeout=0 -s -q
 
+# The benchmarks' baselines drive system programs (b3sum, nginx): installed first, as `make test` does.
 bench: $(DEV_STAMP)
+	bash scripts/ensure-system-packages.sh
 	$(BIN)/python -m bench.run
 
 bench-quick: $(DEV_STAMP)
+	bash scripts/ensure-system-packages.sh
 	$(BIN)/python -m bench.run --quick
 
 lint: $(DEV_STAMP)

@@ -25,8 +25,9 @@ from bench.harness import Durations, UvicornServer, ratio
 from bench.loadgen import LoadResult, measure
 from modelyard.accounts.apikeys import create_key
 from modelyard.accounts.service import create_user
+from modelyard.core.bootstrap import build_runtime
 from modelyard.core.db import utcnow
-from modelyard.core.runtime import Runtime, build_runtime, set_runtime
+from modelyard.core.runtime import Runtime, set_runtime
 
 TITLE = "Civitai API v1 at scale: GET /api/v1/models?limit=100 and by-hash over 100k models"
 BASELINE = "the SQL statements each request runs, replayed alone on one connection with the same parameters, committed"

@@ -36,8 +36,9 @@ from modelyard.catalog import queries
 from modelyard.catalog.enums import ModelStatus, ModelType
 from modelyard.catalog.lifecycle.visibility import listable_models
 from modelyard.catalog.models import Model, ModelFileHash, ModelVersion
+from modelyard.core.bootstrap import build_runtime
 from modelyard.core.db import utcnow
-from modelyard.core.runtime import Runtime, build_runtime, set_runtime
+from modelyard.core.runtime import Runtime, set_runtime
 
 TITLE = "Catalog at scale: model page and owner dashboard, 100k models against 1k"
 BASELINE = "the same reads of the same models and owners, in a database holding only their 1,000 models"

@@ -28,8 +28,8 @@ from bench.harness import (
 )
 from bench.loadgen import LoadResult, measure
 from modelyard.accounts.service import create_user
+from modelyard.core.bootstrap import load_domain_modules
 from modelyard.core.db import Database
-from modelyard.core.runtime import load_domain_modules
 
 TITLE = "HTTP read: GET /api/users/{username}"
 BASELINE = "bare Starlette app, one sync route, the same query with SQLAlchemy Core on the same engine"

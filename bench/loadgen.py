@@ -59,6 +59,7 @@ class _Window:
 
     measure_start: float
     measure_end: float
+    expect_status: int | None = None  # None: any 2xx
     latencies: list[float] = field(default_factory=list)
     completed_total: int = 0
     errors: int = 0
@@ -66,6 +67,9 @@ class _Window:
 
     def in_window(self, now: float) -> bool:
         return self.measure_start <= now < self.measure_end
+
+    def expected(self, status: int) -> bool:
+        return 200 <= status < 300 if self.expect_status is None else status == self.expect_status
 
     def error(self, now: float, what: str) -> None:
         if self.in_window(now):
@@ -177,7 +181,7 @@ async def _connection(host: str, port: int, requests: list[bytes], offset: int, 
             window.completed_total += 1
             if window.in_window(finished):
                 window.latencies.append(finished - started)
-                if not 200 <= status < 300:
+                if not window.expected(status):
                     window.error(finished, f"status {status}")
             if not keep_alive:
                 _close(writer)
@@ -229,9 +233,11 @@ async def run_load(
     warmup: float = 3.0,
     duration: float = 10.0,
     headers: Sequence[str] = (),
+    expect_status: int | None = None,
 ) -> LoadResult:
     """Drive the server from this event loop; prefer `measure()`, which runs this in its own process. `headers`:
-    lines (`Name: value`) sent with every request."""
+    lines (`Name: value`) sent with every request; `expect_status`: the one status that counts as success
+    (a redirect, say), instead of any 2xx."""
     check_loopback(host)
     if not 1 <= connections <= MAX_CONNECTIONS:
         raise ValueError(f"connections must be within 1..{MAX_CONNECTIONS}")
@@ -239,7 +245,7 @@ async def run_load(
         raise ValueError(f"warm-up + duration must be positive and at most {MAX_SECONDS:.0f} s")
     requests = build_requests(host, port, paths, headers)
     now = time.perf_counter()
-    window = _Window(measure_start=now + warmup, measure_end=now + warmup + duration)
+    window = _Window(measure_start=now + warmup, measure_end=now + warmup + duration, expect_status=expect_status)
     # Spread the clients over the path list so they do not all ask for the same thing at once.
     stride = max(1, len(requests) // connections)
     clients = [_connection(host, port, requests, i * stride, window) for i in range(connections)]
@@ -269,10 +275,20 @@ def run_load_blocking(
     warmup: float = 3.0,
     duration: float = 10.0,
     headers: Sequence[str] = (),
+    expect_status: int | None = None,
 ) -> LoadResult:
     loop = _new_event_loop()
     try:
-        load = run_load(host, port, paths, connections=connections, warmup=warmup, duration=duration, headers=headers)
+        load = run_load(
+            host,
+            port,
+            paths,
+            connections=connections,
+            warmup=warmup,
+            duration=duration,
+            headers=headers,
+            expect_status=expect_status,
+        )
         return loop.run_until_complete(load)
     finally:
         loop.close()
@@ -288,9 +304,10 @@ def measure(
     duration: float = 10.0,
     cpus: set[int] | None = None,
     headers: Sequence[str] = (),
+    expect_status: int | None = None,
 ) -> LoadResult:
     """Run the load generator in a child process (optionally pinned to `cpus`) and return its result. `headers`:
-    lines (`Name: value`) sent with every request."""
+    lines (`Name: value`) sent with every request; `expect_status`: the one status that counts as success."""
     check_loopback(host)
     args = [
         sys.executable,
@@ -308,6 +325,7 @@ def measure(
         str(duration),
         "--paths-from-stdin",
         *(f"--header={header}" for header in headers),
+        *([f"--expect-status={expect_status}"] if expect_status is not None else []),
     ]
     root = Path(__file__).resolve().parent.parent
     python_path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
@@ -339,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured")
     parser.add_argument("--paths-from-stdin", action="store_true", help="read paths from stdin")
     parser.add_argument("--header", action="append", default=[], help="a header line sent with every request")
+    parser.add_argument("--expect-status", type=int, help="the status that counts as success (default: any 2xx)")
     options = parser.parse_args(argv)
     paths = list(options.paths)
     if options.paths_from_stdin:
@@ -351,6 +370,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         warmup=options.warmup,
         duration=options.duration,
         headers=options.header,
+        expect_status=options.expect_status,
     )
     json.dump(asdict(result), sys.stdout)
     sys.stdout.write("\n")

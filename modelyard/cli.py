@@ -24,7 +24,7 @@ def _settings() -> Settings:
 
 
 def _runtime(settings: Settings) -> Any:
-    from modelyard.core.runtime import init_runtime
+    from modelyard.core.bootstrap import init_runtime
 
     return init_runtime(settings)
 
@@ -67,8 +67,7 @@ def serve(host: str | None, port: int | None, processes: int | None) -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.web_processes if settings.web_processes > 1 else None,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        proxy_headers=False,  # the app's edge layer reads a trusted proxy's X-Forwarded-* (core.forwarded)
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=30,
@@ -126,32 +125,50 @@ def migrate() -> None:
 
 @main.command()
 @click.option("--if-empty", is_flag=True, help="Do nothing, quietly, when the database has users or models.")
-def demo(if_empty: bool) -> None:
-    """Load a small demo catalog (creators, models, files, preview images) into an empty database."""
-    from modelyard.catalog.demo import existing_content, load_demo
-    from modelyard.core.errors import AppError
-
+@click.option(
+    "--credentials", is_flag=True, help="Only print how to log in to the demo loaded earlier; change nothing."
+)
+def demo(if_empty: bool, credentials: bool) -> None:
+    """Load a small demo catalog (an administrator, a moderator, creators, models, files, preview images) into an
+    empty database."""
     settings = _settings()
     configure_logging("WARNING", "console")  # --if-empty on a loaded database prints nothing at all
     runtime = _runtime(settings)
     try:
         _require_migrated(runtime)
-        with runtime.db.session() as session:
-            users, models = existing_content(session)
-        if users or models:
-            if if_empty:
-                return
-            raise click.ClickException(
-                f"the database has {users} users and {models} models already: the demo catalog loads only into an "
-                "empty database (--if-empty skips quietly instead)"
-            )
-        try:
-            summary = load_demo(runtime)
-        except AppError as exc:
-            raise click.ClickException(exc.detail) from exc
+        shown = _show_demo_credentials(runtime) if credentials else _load_demo(runtime, if_empty=if_empty)
+        if shown is not None:
+            click.echo(shown)
     finally:
         runtime.close()
-    click.echo(summary.describe())
+
+
+def _load_demo(runtime: Any, *, if_empty: bool) -> str | None:
+    from modelyard.catalog.demo import existing_content, load_demo
+    from modelyard.core.errors import AppError
+
+    with runtime.db.session() as session:
+        users, models = existing_content(session)
+    if users or models:
+        if if_empty:
+            return None
+        raise click.ClickException(
+            f"the database has {users} users and {models} models already: the demo catalog loads only into an "
+            "empty database (--if-empty skips quietly instead)"
+        )
+    try:
+        return load_demo(runtime).describe()
+    except AppError as exc:
+        raise click.ClickException(exc.detail) from exc
+
+
+def _show_demo_credentials(runtime: Any) -> str:
+    from modelyard.catalog.demo import demo_credentials
+
+    found = demo_credentials(runtime)
+    if found is None:
+        raise click.ClickException("this database holds no demo accounts: load them with `modelyard demo`")
+    return found.describe()
 
 
 @main.command()

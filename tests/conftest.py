@@ -21,9 +21,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
 from modelyard.catalog.lifecycle.effects import PUBLIC_CATALOG_TAG
+from modelyard.core.bootstrap import build_runtime
 from modelyard.core.db import Base
 from modelyard.core.migrate import upgrade
-from modelyard.core.runtime import Runtime, build_runtime, set_runtime
+from modelyard.core.runtime import Runtime, set_runtime
 from modelyard.core.settings import Settings
 from tests.support.factories import METRICS_TOKEN
 from tests.support.services import REDIS_URL, PostgresDatabase, answers, delete_redis_keys
@@ -135,6 +136,9 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
 def wipe(runtime: Runtime) -> None:
     """Back to a migrated, empty installation: every table but the reference ones, the queue, caches, limits."""
     set_runtime(runtime)
+    from modelyard.catalog.stats_buffer import buffered
+
+    buffered(runtime).flush()  # events the app buffered (downloads) are written now, then emptied with the rest
     with runtime.db.transaction() as session:
         from tests.support.jobs_fixture import effect
 

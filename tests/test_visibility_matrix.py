@@ -34,6 +34,7 @@ from modelyard.core.db import utcnow
 from modelyard.core.runtime import Runtime
 from modelyard.images.models import Image, Post
 from tests.conftest import wipe
+from tests.images.test_showcase import png
 from tests.support.catalog import create_model
 from tests.support.factories import UserFixture, create_api_key, create_user, log_in
 
@@ -63,8 +64,8 @@ NOBODY: frozenset[str] = frozenset()
 
 COLUMNS = ("address", "listed", "browse", "mine", "hash", "download")
 # address: the subject by its id (pages, site API, v1 API, images of the version); listed: in the v1 model lists;
-# browse: its model on the models page; mine: its model in the owner's lists; hash: found by its file's hash;
-# download: the download endpoint and the signed URL it redirects to.
+# browse: its model on the models page, the site's list and its tag's page; mine: its model in the owner's lists;
+# hash: found by its file's hash; download: the download endpoint and the signed URL it redirects to.
 # A banned owner presents refused credentials: they get what an anonymous visitor gets, and no list of their own.
 # fmt: off
 EXPECTED: dict[str, tuple[frozenset[str], ...]] = {
@@ -92,12 +93,26 @@ EXPECTED: dict[str, tuple[frozenset[str], ...]] = {
 }
 # fmt: on
 assert all(len(row) == len(COLUMNS) for row in EXPECTED.values())
+# Columns that follow from the table: a model's download statistics show what its address shows, to its owner and
+# moderators alone.
+# A creator's profile lists what the models page lists, except that a banned creator has no profile at all.
+BANNED = frozenset({"banned_owner_session", "banned_owner_full"})
+DERIVED: dict[str, Callable[[tuple[frozenset[str], ...]], frozenset[str]]] = {
+    "stats": lambda row: row[COLUMNS.index("address")] & OWNER_STAFF,
+    "profile": lambda row: row[COLUMNS.index("browse")] - BANNED,
+    # A version's images have a stable address while anyone may see the version, and it answers anyone.
+    "media": lambda row: ALL if "anonymous" in row[COLUMNS.index("address")] else NOBODY,
+    # Its showcase is arranged by its owner alone, with credentials that may write media.
+    "arrange": lambda row: row[COLUMNS.index("address")] & {"owner_session", "owner_full"},
+}
 
 # One model type per state: the models page, filtered by type, then lists that state's models alone.
 _TYPES = [t for t in ModelType if t not in (ModelType.Checkpoint, ModelType.Workflows, ModelType.ComfyWorkflows)]
 STATE_TYPES = dict(zip(EXPECTED, _TYPES, strict=False))
 assert len(STATE_TYPES) == len(EXPECTED)
 
+
+_WEBP = png()  # what the stable address serves is not looked at: any picture's bytes do
 
 # --- the world --------------------------------------------------------------------------------------------------
 
@@ -110,6 +125,8 @@ class Subject:
     sha256: str
     name: str
     type: str
+    creator: str  # the owner's username
+    image_key: str = ""  # the storage key of the subject version's showcase image
 
 
 @dataclass
@@ -136,6 +153,8 @@ def _shape(runtime: Runtime, owner: UserFixture, state: str, copy: str) -> Subje
         published=state not in ("draft", "scheduled"),
     )
     version_id = made.version_ids[0]
+    for post_id in made.post_ids:  # the fixture's images get bytes, for their stable addresses
+        runtime.storage.save(f"images/{post_id}.webp", _WEBP, content_type="image/webp")
     now = utcnow()
     with runtime.db.transaction() as session:
         for file_id in made.file_ids:
@@ -188,7 +207,8 @@ def _shape(runtime: Runtime, owner: UserFixture, state: str, copy: str) -> Subje
             )
         )
     assert sha256 is not None
-    return Subject(state, made.id, version_id, sha256, name, STATE_TYPES[state].value)
+    image_key = f"images/{made.post_ids[0]}.webp"
+    return Subject(state, made.id, version_id, sha256, name, STATE_TYPES[state].value, owner.username, image_key)
 
 
 def _browser(app: FastAPI, user: UserFixture) -> dict[str, str]:
@@ -309,6 +329,11 @@ def _by_hash_ids(cell: Cell) -> bool:
     return any(row["modelVersionId"] == cell.subject.version_id for row in response.json())
 
 
+def _site_list(cell: Cell) -> bool:
+    items = (cell.json(f"/api/models?types={cell.subject.type}&limit=100") or {}).get("items", ())
+    return any(item["id"] == cell.subject.model_id for item in items)
+
+
 def _site_model(cell: Cell) -> bool:
     return _has_version(cell.json(f"/api/models/{cell.subject.model_id}"), "versions", cell.subject.version_id)
 
@@ -340,7 +365,23 @@ def _by_hash_post(cell: Cell) -> bool:
     return any(version["id"] == cell.subject.version_id for version in found)
 
 
-# way: (its column in EXPECTED, whether it shows the viewer the subject)
+def _stats_page(cell: Cell) -> bool:
+    response = cell.get(f"/models/{cell.subject.model_id}/stats", html=True, follow_redirects=False)
+    return response.status_code == 200 and f'id="version-{cell.subject.version_id}"' in response.text
+
+
+def _stats_csv(cell: Cell) -> bool:
+    response = cell.get(f"/models/{cell.subject.model_id}/stats.csv", follow_redirects=False)
+    return response.status_code == 200 and f",{cell.subject.version_id}," in response.text
+
+
+def _showcase_page(cell: Cell) -> bool:
+    """The wizard's image step (a visitor is sent to log in: not followed)."""
+    page = cell.get(f"/model-versions/{cell.subject.version_id}/images", html=True, follow_redirects=False)
+    return page.status_code == 200
+
+
+# way: (its column in EXPECTED or DERIVED, whether it shows the viewer the subject)
 WAYS: dict[str, tuple[str, Callable[[Cell], bool]]] = {
     "page": ("address", _page),
     "site_model": ("address", _site_model),
@@ -352,20 +393,29 @@ WAYS: dict[str, tuple[str, Callable[[Cell], bool]]] = {
     "v1_list": ("listed", lambda c: _in_v1_list(c, "/api/v1/models?limit=100")),
     "v1_search": ("listed", lambda c: _in_v1_list(c, f"/api/v1/models?limit=100&query={c.subject.name}")),
     "browse": ("browse", lambda c: c.links_to_model(f"/models?type={c.subject.type}")),
+    "site_list": ("browse", _site_list),
+    "tag": ("browse", lambda c: c.links_to_model(f"/tag/test?type={c.subject.type}")),
+    "profile": ("profile", lambda c: c.links_to_model(f"/user/{c.subject.creator}?type={c.subject.type}")),
     "me_models": ("mine", _me_models),
     "dashboard": ("mine", lambda c: c.links_to_model("/my/models")),
+    "my_stats": ("mine", lambda c: c.links_to_model("/my/stats")),
+    "stats_page": ("stats", _stats_page),
+    "stats_csv": ("stats", _stats_csv),
     "by_hash_get": ("hash", _by_hash_get),
     "by_hash_post": ("hash", _by_hash_post),
     "by_hash_ids": ("hash", _by_hash_ids),
     "download": ("download", lambda c: _download(c).status_code == 307),
     "signed_url": ("download", _signed_url),
+    "media": ("media", lambda c: _found(c, f"/media/{c.subject.image_key}")),
+    "showcase_api": ("arrange", lambda c: _found(c, f"/api/model-versions/{c.subject.version_id}/showcase")),
+    "showcase_page": ("arrange", _showcase_page),
 }
-assert {column for column, _ in WAYS.values()} == set(COLUMNS)
+assert {column for column, _ in WAYS.values()} == set(COLUMNS) | set(DERIVED)
 
 
 def _expected(state: str, way: str, viewer: str) -> bool:
-    column = COLUMNS.index(WAYS[way][0])
-    return viewer in EXPECTED[state][column]
+    column, row = WAYS[way][0], EXPECTED[state]
+    return viewer in (DERIVED[column](row) if column in DERIVED else row[COLUMNS.index(column)])
 
 
 CELLS = [(state, viewer, way) for state in EXPECTED for way in WAYS for viewer in VIEWERS]

@@ -1,12 +1,12 @@
-"""Administration JSON API: users (search, role, mute, ban), dead jobs, and e-mails held back without SMTP."""
+"""The users' administration JSON API: search, moderation history, role, mute and ban. The server's own (dead
+jobs, e-mail) is `modelyard.admin.routes`."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from modelyard.accounts import moderation
 from modelyard.accounts.auth import AdminUser, ModeratorUser
@@ -14,9 +14,7 @@ from modelyard.accounts.schemas import AdminUser as AdminUserOut
 from modelyard.accounts.schemas import ModerationEntry, ModerationIn, RoleChange
 from modelyard.core.errors import ValidationFailed
 from modelyard.core.http import SessionDep
-from modelyard.core.jobs import service as jobs_service
 from modelyard.core.params import ID_MAX, Id
-from modelyard.mail.service import recent_emails
 
 router = APIRouter(prefix="/api/admin", tags=["administration"])
 
@@ -84,54 +82,3 @@ def ban(user_id: Id, body: ModerationIn, actor: ModeratorUser, session: SessionD
 def unban(user_id: Id, body: ModerationIn, actor: ModeratorUser, session: SessionDep) -> AdminUserOut:
     """Lift a ban (the user's models stay unpublished until they publish them again)."""
     return _act("unban", user_id, body, actor, session)
-
-
-class DeadJob(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    job_id: str
-    name: str
-    payload: dict[str, Any]
-    attempts: int
-    error: str
-    failed_at: datetime
-
-
-@router.get("/jobs/dead", response_model=list[DeadJob])
-def dead_jobs(
-    actor: AdminUser, session: SessionDep, limit: int = Query(100, ge=1, le=500), name: str | None = None
-) -> list[DeadJob]:
-    """Jobs that used up their attempts, newest first, with the error that ended them."""
-    return [
-        DeadJob.model_validate(letter) for letter in jobs_service.list_dead_letters(session, limit=limit, name=name)
-    ]
-
-
-@router.post("/jobs/{job_id}/requeue")
-def requeue_job(job_id: str, actor: AdminUser, session: SessionDep) -> dict[str, str]:
-    """Give a dead job a fresh set of attempts."""
-    job = jobs_service.requeue(session, job_id)
-    return {"job_id": job.id, "status": job.status.value}
-
-
-class EmailOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    to: str
-    subject: str
-    body: str
-    status: str
-    created_at: datetime
-    sent_at: datetime | None
-
-
-@router.get("/emails", response_model=list[EmailOut])
-def emails(
-    actor: AdminUser,
-    session: SessionDep,
-    to: str | None = Query(None, max_length=254),
-    limit: int = Query(100, ge=1, le=500),
-) -> list[EmailOut]:
-    """Outgoing e-mail, newest first. Without SMTP this is where verification and reset links can be read."""
-    return [EmailOut.model_validate(email) for email in recent_emails(session, limit=limit, to=to)]

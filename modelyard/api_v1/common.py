@@ -3,14 +3,13 @@ headers, and the browsing level a request asks for.
 
 Parameters are read from the query string by hand rather than validated by FastAPI, because real clients send
 what Civitai tolerates: `true` and `True`, lists repeated or comma-joined, empty values. A bad value raises the
-usual `BadRequest` naming the parameter; `core.http.error_response` renders every error under `/api/v1/` in
-Civitai's shape, `{"error": "..."}`.
+usual `BadRequest` naming the parameter; `api_v1.errors` (registered on the app) renders every error under
+`/api/v1/` in Civitai's shape, `{"error": "..."}`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from enum import IntFlag
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -23,28 +22,17 @@ from starlette.datastructures import QueryParams
 
 from modelyard.accounts.auth import ANONYMOUS, Principal, presents_credentials, principal_in
 from modelyard.catalog.lifecycle.effects import PUBLIC_CATALOG_TAG
-from modelyard.core.errors import BadRequest
+from modelyard.core import paging
+from modelyard.core.errors import BadRequest, RateLimited
+from modelyard.core.forwarded import public_url
 from modelyard.core.http import RequestDb, runtime_of
 from modelyard.core.params import ID_MAX
+from modelyard.images import nsfw
 
 PUBLIC_CACHE = "public, s-maxage=300, stale-while-revalidate=150"
+MAX_OFFSET_ITEMS = 1000  # Civitai's limit on page x limit; deeper lists page by cursor
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
-
-
-class BrowsingLevel(IntFlag):
-    """Civitai's NSFW bit flags (reference §3.4)."""
-
-    PG = 1
-    PG13 = 2
-    R = 4
-    X = 8
-    XXX = 16
-    Blocked = 32
-
-
-ALL_LEVELS = 31
-NSFW_LEVELS = 60  # R | X | XXX | Blocked: what a model flagged nsfw is given
 
 
 class Params:
@@ -120,10 +108,8 @@ class Params:
 
     def browsing_level(self) -> int:
         """The levels asked for: `browsingLevel` (a bitmask) wins over `nsfw`; no `nsfw` means PG only."""
-        level = self.integer("browsingLevel", low=0, high=63)
-        if level is not None:
-            return level or int(BrowsingLevel.PG)
-        return ALL_LEVELS if self.boolean("nsfw") else int(BrowsingLevel.PG)
+        level = self.integer("browsingLevel", low=0, high=nsfw.EVERY_LEVEL)
+        return nsfw.asked_level(level, self.boolean("nsfw") if level is None else None)
 
 
 def path_id(raw: str) -> int:
@@ -188,7 +174,7 @@ def cached_public_json(
     def text() -> str:
         return orjson.dumps(build(), option=JSON_OPTIONS).decode()
 
-    body = runtime.cache.get_or_set(_cache_key(key), text, ttl=ttl, tags=[PUBLIC_CATALOG_TAG])
+    body = runtime.cache.get_or_set(_cache_key(request, key), text, ttl=ttl, tags=[PUBLIC_CATALOG_TAG])
     return public_json(principal, None, body=body.encode(), public_cache=public_cache)
 
 
@@ -217,7 +203,7 @@ async def public_read(
     whose body this process holds is answered at once, without a hop or any I/O."""
     ttl = db.runtime.settings.api_v1_cache_seconds
     if cache_key is not None and ttl and not presents_credentials(request):
-        held = db.runtime.cache.peek(_cache_key(cache_key))
+        held = db.runtime.cache.peek(_cache_key(request, cache_key))
         if held is not None:
             return public_json(ANONYMOUS, None, body=held.encode(), public_cache=public_cache)
 
@@ -232,8 +218,10 @@ async def public_read(
     return await db.run(work)
 
 
-def _cache_key(key: str) -> str:
-    return f"api-v1:{key}"
+def _cache_key(request: Request, key: str) -> str:
+    # Bodies hold absolute URLs built on the address the request came to (`core.forwarded`): one host's must not
+    # be served to a client that came by another.
+    return f"api-v1:{public_url(request)}:{key}"
 
 
 def canonical_query(request: Request) -> str:
@@ -245,8 +233,35 @@ def next_page_url(request: Request, changes: Mapping[str, str]) -> str:
     """The current URL on the public base URL with `changes` applied to its query (`metadata.nextPage`)."""
     params = [(key, value) for key, value in request.query_params.multi_items() if key not in changes]
     params.extend(changes.items())
-    base = runtime_of(request).settings.public_base_url.rstrip("/")
+    base = public_url(request)
     return f"{base}{request.url.path}?{urlencode(params)}"
+
+
+def v1_page_request(params: Params, *, default_limit: int, max_limit: int) -> paging.PageRequest:
+    """`limit` (0 or absent: the default, as Civitai), `page` and `cursor`, with Civitai's rule that offsets stop
+    at MAX_OFFSET_ITEMS (a 429 telling the client to use cursors)."""
+    limit = params.integer("limit", low=0, high=max_limit, default=default_limit) or default_limit
+    page = params.integer("page", low=1, high=paging.MAX_OFFSET)
+    if page is not None and page * limit > MAX_OFFSET_ITEMS:
+        raise RateLimited("You've requested too many pages, please use cursors instead")
+    cursor = params.text("cursor", max_length=paging.CURSOR_MAX_LENGTH)
+    return paging.page_request(limit=limit, default_limit=default_limit, max_limit=max_limit, page=page, cursor=cursor)
+
+
+def page_metadata(
+    request: Request, asked: paging.PageRequest, *, more: bool, cursor: str | int | None
+) -> dict[str, Any]:
+    """Civitai's `metadata`: `currentPage` and `pageSize` when asked by page, else `nextCursor`; `nextPage` (the
+    same URL for the next page) when more follow."""
+    metadata: dict[str, Any] = {}
+    if asked.page is not None:
+        metadata.update({"currentPage": asked.page, "pageSize": asked.limit})
+        if more:
+            metadata["nextPage"] = next_page_url(request, {"page": str(asked.page + 1)})
+    elif more and cursor is not None:
+        metadata["nextCursor"] = cursor
+        metadata["nextPage"] = next_page_url(request, {"cursor": str(cursor)})
+    return metadata
 
 
 def query_docs(*specs: tuple[str, str, str]) -> dict[str, Any]:

@@ -8,19 +8,20 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
 from modelyard.api_v1.common import Params, next_page_url, public_json, query_docs
-from modelyard.catalog import basemodels
-from modelyard.catalog.enums import FILE_TYPES, BaseModelType, ModelStatus, ModelType
-from modelyard.catalog.lifecycle import visibility
+from modelyard.catalog import basemodels, browsing
+from modelyard.catalog.enums import FILE_TYPES, BaseModelType, ModelType
 from modelyard.catalog.models import Model, Tag, TagOnModel
+from modelyard.core import paging
 from modelyard.core.db import contains_pattern
 from modelyard.core.errors import Unauthorized
+from modelyard.core.forwarded import public_url
 from modelyard.core.http import SessionDep, runtime_of
 
 router = APIRouter(tags=["Civitai API v1"])
@@ -42,17 +43,22 @@ def enums(principal: PrincipalDep, session: SessionDep) -> Response:
 
 def _listed_models() -> ColumnElement[bool]:
     """Published models anyone may list."""
-    return and_(visibility.listable_models(None), Model.status == ModelStatus.Published)
+    return browsing.listed_clause(None)
 
 
 def _offset_page(
     request: Request, session: Session, query: Select[Any, Any], count: Select[Any], *, default_limit: int
 ) -> tuple[list[Any], dict[str, Any]]:
     params = Params(request.query_params)
-    limit = params.integer("limit", low=1, high=200, default=default_limit) or default_limit
-    page = params.integer("page", low=1, high=10**6, default=1) or 1
+    asked = paging.page_request(
+        limit=params.integer("limit", low=1, high=200),
+        default_limit=default_limit,
+        max_limit=200,
+        page=params.integer("page", low=1, high=paging.MAX_OFFSET, default=1),
+    )
+    limit, page = asked.limit, asked.page or 1
     total = session.scalar(count) or 0
-    rows = list(session.execute(query.offset((page - 1) * limit).limit(limit)))
+    rows = list(session.execute(query.offset(asked.offset).limit(limit)))
     pages = -(-total // limit)
     metadata: dict[str, Any] = {"totalItems": total, "currentPage": page, "pageSize": limit, "totalPages": pages}
     if page < pages:
@@ -85,7 +91,7 @@ def tags(request: Request, principal: PrincipalDep, session: SessionDep) -> Resp
         query = query.where(Tag.name.ilike(contains_pattern(text), escape="\\"))
     total = select(func.count()).select_from(query.subquery())
     rows, metadata = _offset_page(request, session, query.order_by(count.desc(), Tag.name), total, default_limit=20)
-    base = runtime_of(request).settings.public_base_url.rstrip("/")
+    base = public_url(request)
     items = [
         {"name": name, "modelCount": models, "link": f"{base}/api/v1/models?tag={quote(name)}"} for name, models in rows
     ]
@@ -102,7 +108,7 @@ def creators(request: Request, principal: PrincipalDep, session: SessionDep) -> 
         query = query.where(User.username.ilike(contains_pattern(text), escape="\\"))
     total = select(func.count()).select_from(query.subquery())
     rows, metadata = _offset_page(request, session, query.order_by(count.desc(), User.id), total, default_limit=20)
-    base = runtime_of(request).settings.public_base_url.rstrip("/")
+    base = public_url(request)
     storage = runtime_of(request).storage
     items = [
         {

@@ -1,6 +1,7 @@
 """`GET /api/v1/images` (reference §1.6): published images, newest first by default, with id cursors. An image is
-listed when its post is published and the version it shows (if any) is visible to the viewer. Images without
-generation data are listed like any other; `meta` comes only with `withMeta=true`."""
+listed when the images domain's rule shows it to the viewer (`images.visibility`) at the levels asked for
+(`images.nsfw`). Images without generation data are listed like any other; `meta` comes only with
+`withMeta=true`. A public image's `url` is its stable address (`images.urls`)."""
 
 from __future__ import annotations
 
@@ -9,51 +10,42 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import or_, select
+from sqlalchemy import case, select
 
 from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.api_v1.common import (
-    ALL_LEVELS,
-    NSFW_LEVELS,
     Params,
-    next_page_url,
+    page_metadata,
     public_json,
     query_docs,
+    v1_page_request,
 )
 from modelyard.api_v1.models import PERIODS
-from modelyard.api_v1.shapes import IMAGE_LEVEL_NAMES
 from modelyard.catalog import basemodels
-from modelyard.catalog.lifecycle import visibility
-from modelyard.catalog.models import Model, ModelVersion
+from modelyard.catalog.models import ModelVersion
+from modelyard.core import paging
 from modelyard.core.db import utcnow
-from modelyard.core.errors import BadRequest, RateLimited
-from modelyard.core.http import SessionDep, runtime_of
+from modelyard.core.errors import BadRequest
+from modelyard.core.forwarded import public_url
+from modelyard.core.http import SessionDep
+from modelyard.images import blurhash, nsfw, visibility
 from modelyard.images.models import Image, Post
-from modelyard.images.visibility import images_shown
+from modelyard.images.urls import image_url
 
 router = APIRouter(tags=["Civitai API v1"])
 SORTS = ("Most Reactions", "Most Comments", "Most Collected", "Newest", "Oldest")
-LEGACY_LEVELS = {"none": 1, "soft": 3, "mature": 7, "x": ALL_LEVELS}
-MAX_OFFSET_ITEMS = 1000
 REACTION_STATS = ("cryCount", "laughCount", "likeCount", "dislikeCount", "heartCount", "commentCount")
 
 
 def images_level(params: Params) -> int:
-    """`browsingLevel` wins; `nsfw=true` is NSFW only (Civitai's rule for images), the legacy names are levels."""
-    level = params.integer("browsingLevel", low=0, high=63)
-    if level:
-        return level
-    raw = (params.text("nsfw") or "").lower()
-    if raw in LEGACY_LEVELS:
-        return LEGACY_LEVELS[raw]
-    nsfw = params.boolean("nsfw")
-    return NSFW_LEVELS if nsfw else 1
-
-
-def level_name(level: int) -> str:
-    highest = max((bit for bit in IMAGE_LEVEL_NAMES if bit and level & bit), default=0)
-    return IMAGE_LEVEL_NAMES[highest]
+    """The levels asked for (`nsfw.asked_image_level`); `nsfw` is read as a boolean only when it is not one of
+    the legacy level names."""
+    level = params.integer("browsingLevel", low=0, high=nsfw.EVERY_LEVEL)
+    name = params.text("nsfw")
+    if level or (name is not None and name.lower() in nsfw.LEGACY_LEVELS):
+        return nsfw.asked_image_level(level, name, None)
+    return nsfw.asked_image_level(None, None, params.boolean("nsfw"))
 
 
 IMAGE_PARAMETERS = query_docs(
@@ -81,24 +73,15 @@ def list_images(request: Request, principal: PrincipalDep, session: SessionDep) 
     """Published images, newest first, `{items, metadata}`."""
     params = Params(request.query_params)
     viewer = principal.user
-    limit = params.integer("limit", low=0, high=200, default=100) or 100
-    page = params.integer("page", low=1, high=10**6)
-    if page is not None and page * limit > MAX_OFFSET_ITEMS:
-        raise RateLimited("You've requested too many pages, please use cursors instead")
+    asked = v1_page_request(params, default_limit=100, max_limit=200)
+    limit, page = asked.limit, asked.page
     sort = (params.choices("sort", SORTS, split=False) or ["Newest"])[0]
-    query = (
-        select(Image, Post, ModelVersion, User.username)
+    public = case((visibility.public_images(), 1), else_=0)  # which get a stable address
+    query = visibility.with_versions(
+        select(Image, Post, ModelVersion, User.username, public)
         .join(Post, Post.id == Image.post_id)
         .join(User, User.id == Image.user_id)
-        .outerjoin(ModelVersion, ModelVersion.id == Post.model_version_id)
-        .outerjoin(Model, Model.id == ModelVersion.model_id)
-        .where(
-            Post.published_at.is_not(None),
-            or_(Post.model_version_id.is_(None), visibility.visible_versions(viewer)),
-            images_shown(),
-            Image.nsfw_level.op("&")(images_level(params)) != 0,
-        )
-    )
+    ).where(visibility.shown_images(viewer), nsfw.shown_at(Image.nsfw_level, images_level(params)))
     for name, column in (
         ("postId", Post.id),
         ("modelId", ModelVersion.model_id),
@@ -132,38 +115,29 @@ def list_images(request: Request, principal: PrincipalDep, session: SessionDep) 
     query = query.order_by(Image.id.asc() if ascending else Image.id.desc())
     if page is not None:
         query = query.offset((page - 1) * limit)
-    rows = session.execute(query.limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    metadata: dict[str, Any] = {}
-    if page is not None:
-        metadata.update({"currentPage": page, "pageSize": limit})
-        if more:
-            metadata["nextPage"] = next_page_url(request, {"page": str(page + 1)})
-    elif more:
-        metadata["nextCursor"] = rows[-1][0].id
-        metadata["nextPage"] = next_page_url(request, {"cursor": str(rows[-1][0].id)})
+    rows, more = paging.take(session.execute(query.limit(limit + 1)).all(), limit)
+    metadata = page_metadata(request, asked, more=more, cursor=rows[-1][0].id if more else None)
     with_meta = bool(params.boolean("withMeta"))
-    storage = runtime_of(request).storage
+    base = public_url(request)
     items = [
-        _item(storage.download_url(image.storage_key), image, post, version, username, with_meta=with_meta)
-        for image, post, version, username in rows
+        _item(image_url(image.storage_key, public=bool(shared), base=base), image, post, version, username, with_meta)
+        for image, post, version, username, shared in rows
     ]
     return public_json(principal, {"items": items, "metadata": metadata})
 
 
 def _item(
-    url: str, image: Image, post: Post, version: ModelVersion | None, username: str, *, with_meta: bool
+    url: str, image: Image, post: Post, version: ModelVersion | None, username: str, with_meta: bool
 ) -> dict[str, Any]:
     return {
         "id": image.id,
         "url": url,
-        "hash": image.blurhash,
+        "hash": image.blurhash or blurhash.NEUTRAL,  # until the backfill reaches an old image (images.upkeep)
         "width": image.width,
         "height": image.height,
-        "nsfwLevel": level_name(image.nsfw_level),
+        "nsfwLevel": nsfw.level_name(image.nsfw_level),
         "type": "image",
-        "nsfw": image.nsfw_level > 2,
+        "nsfw": nsfw.is_nsfw(image.nsfw_level),
         "browsingLevel": image.nsfw_level,
         "createdAt": image.created_at,
         "postId": post.id,

@@ -20,21 +20,24 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
 from modelyard.api_v1.rows import AnySelect, Query, plain, text, utc_naive
+from modelyard.catalog import browsing
 from modelyard.catalog.enums import FileVisibility
 from modelyard.catalog.files.service import primary_file
 from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import BaseModel, Model, ModelFile, ModelFileHash, ModelVersion, Tag, TagOnModel
 from modelyard.core.runtime import get_runtime
+from modelyard.images import nsfw
+from modelyard.images import visibility as image_visibility
 from modelyard.images.models import Image, Post
-from modelyard.images.visibility import model_shows_images
+from modelyard.images.urls import image_url
 
-NSFW_MODEL_LEVEL = 60
+NSFW_MODEL_LEVEL = browsing.NSFW_MODEL_LEVEL
 IMAGES_PER_VERSION = 20
 
 
 def model_level(model: Model) -> int:
     """Civitai's model nsfwLevel: 60 when flagged nsfw, else its rated level; unrated content counts as PG until
-    a level is computed for it."""
+    a level is computed for it (`browsing.level_of_model` is the same rule in SQL)."""
     return NSFW_MODEL_LEVEL if model.nsfw else (model.nsfw_level or 1)
 
 
@@ -82,7 +85,7 @@ class Loaded:
     primary: dict[int, Any] = field(default_factory=dict)  # version id -> its primary file row
     hashes: dict[int, dict[str, str]] = field(default_factory=dict)  # file id -> {type: upper-case hex}
     images: dict[int, list[Any]] = field(default_factory=dict)  # version id -> rows of IMAGE_COLUMNS
-    image_urls: dict[int, str] = field(default_factory=dict)
+    public_versions: set[int] = field(default_factory=set)  # versions whose images have stable addresses
     creators: dict[int, dict[str, str | None]] = field(default_factory=dict)  # user id -> {username, image}
     tags: dict[int, list[str]] = field(default_factory=dict)
     ecosystems: dict[str, str] = field(default_factory=dict)
@@ -95,6 +98,11 @@ class Loaded:
 
     def images_of(self, version: Any) -> list[Any]:
         return self.images.get(version.id, [])
+
+    def image_url(self, image: Any, base: str) -> str:
+        """`image` is a row of IMAGE_COLUMNS with its version's id: a stable address on `base` when the image is
+        public, else a signed URL."""
+        return image_url(image.storage_key, public=image.model_version_id in self.public_versions, base=base)
 
     def version_level(self, version: Any) -> int:
         level = 0
@@ -138,7 +146,7 @@ def load(
     version_ids = [
         v.id
         for model_id, versions in loaded.versions.items()
-        if model_shows_images(by_id[model_id].mode)  # a model taken down shows no images
+        if image_visibility.model_shows_images(by_id[model_id].mode)  # a model taken down shows no images
         for v in versions
     ]
     if version_ids:
@@ -207,8 +215,9 @@ def _select(name: str, dialect: str) -> AnySelect:
             .where(among(ModelVersion.model_id))
             .order_by(ModelVersion.model_id, ModelVersion.index)
         )
-    if name == "version bodies":  # the versions asked for, with training details, a JSON column lists leave alone
-        return select(*VERSION_COLUMNS, ModelVersion.training_details).where(
+    if name == "version bodies":  # the versions asked for, with what lists leave alone (training details, early access)
+        body_only = (ModelVersion.training_details, ModelVersion.early_access_days, ModelVersion.early_access_price)
+        return select(*VERSION_COLUMNS, *body_only).where(
             among(ModelVersion.model_id), among(ModelVersion.id, "versions")
         )
     if name == "files":
@@ -225,8 +234,8 @@ def _select(name: str, dialect: str) -> AnySelect:
             .join(ModelVersion, ModelVersion.id == Post.model_version_id)
             .where(
                 among(Post.model_version_id),
-                Post.published_at.is_not(None),
-                Image.nsfw_level.op("&")(bindparam("level")) != 0,
+                image_visibility.published_posts(),
+                nsfw.shown_at(Image.nsfw_level, bindparam("level")),
             )
             .order_by(Post.id, Image.index, Image.id)
         )
@@ -259,15 +268,20 @@ def _files(run: _Runner, loaded: Loaded, version_ids: list[int]) -> None:
 
 
 def _images(run: _Runner, loaded: Loaded, models: Sequence[Any], version_ids: list[int]) -> None:
-    """The owners' published showcase posts of each version, at the browsing level asked for."""
+    """The owners' published showcase posts of each version, at the browsing level asked for; which versions'
+    images anyone may see (`images.visibility`), so that they are given their stable addresses."""
     owners = {model.id: model.user_id for model in models}
     by_version: dict[int, list[Any]] = defaultdict(list)
-    storage = get_runtime().storage
     for image in run("images", version_ids, level=loaded.browsing_level):
         version_id = image.model_version_id
         if version_id is None or image.user_id != owners.get(image.model_id):
             continue
         if len(by_version[version_id]) < IMAGES_PER_VERSION:
             by_version[version_id].append(image)
-            loaded.image_urls[image.id] = storage.download_url(image.storage_key)
     loaded.images = dict(by_version)
+    loaded.public_versions = {
+        version.id
+        for model in models
+        for version in loaded.versions_of(model)
+        if version.id in loaded.images and image_visibility.version_shows_public_images(version, model)
+    }

@@ -1,22 +1,20 @@
 """`GET /api/v1/models` and `GET /api/v1/models/{id}` (reference §1.3-1.4).
 
-Lists page with keyset cursors (`<sort value>|<id>`, opaque to clients) that never skip or repeat an item while
-the catalog changes; `page` still works up to Civitai's limit of 1,000 items deep. A `query` search pages by
-offset, as Civitai's does.
+The list is the catalog's one listing of models (`catalog.browsing`) read from Civitai's parameters and shaped
+as Civitai's objects. It pages with keyset cursors (`<sort value>|<id>`, opaque to clients) that never skip or
+repeat an item while the catalog changes; `page` still works up to Civitai's limit of 1,000 items deep. A `query`
+search pages by offset, carried in the cursor as Civitai's does, and also by `page`, which Civitai refuses with a
+search but published clients send (`page=1&query=...`).
 """
 
 from __future__ import annotations
 
-import typing
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import ColumnElement, Integer, Select, String, and_, bindparam, case, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
@@ -26,136 +24,64 @@ from modelyard.api_v1 import loading, shapes
 from modelyard.api_v1.common import (
     Params,
     canonical_query,
-    next_page_url,
+    page_metadata,
     path_id,
     public_json,
     public_read,
     query_docs,
+    v1_page_request,
 )
 from modelyard.api_v1.rows import Query
-from modelyard.catalog.enums import CheckpointType, CommercialUse, ModelStatus, ModelType
+from modelyard.catalog import browsing, stats
+from modelyard.catalog.enums import CheckpointType, CommercialUse, ModelType
 from modelyard.catalog.lifecycle import visibility
-from modelyard.catalog.models import Model, ModelVersion, Tag, TagOnModel
-from modelyard.core.db import contains_pattern, utcnow
-from modelyard.core.errors import BadRequest, NotFound, RateLimited, Unauthorized
+from modelyard.catalog.models import Model
+from modelyard.core import paging
+from modelyard.core.errors import NotFound, Unauthorized
+from modelyard.core.forwarded import public_url
 from modelyard.core.hot import HotReads
-from modelyard.core.http import DbDep, SessionDep, runtime_of
+from modelyard.core.http import DbDep, SessionDep
 
 router = APIRouter(tags=["Civitai API v1"])
 hot = HotReads(router)
 
-SORTS = (
-    "Highest Rated",
-    "Most Downloaded",
-    "Most Liked",
-    "Most Discussed",
-    "Most Collected",
-    "Most Images",
-    "Newest",
-    "Oldest",
-)
-PERIODS = {"AllTime": None, "Year": 365, "Month": 30, "Week": 7, "Day": 1}
-MAX_OFFSET_ITEMS = 1000
+SORTS = tuple(sort.value for sort in browsing.ModelSort)
+PERIODS = {period.value: days for period, days in browsing.PERIOD_DAYS.items()}
+PERIOD_MODES = tuple(mode.value for mode in browsing.PeriodMode)
 
 
-@dataclass(frozen=True)
-class Sort:
-    column: Any  # the model column ordered by, then id in the same direction
-    descending: bool
-    is_date: bool
-
-
-def sort_for(name: str) -> Sort:
-    if name == "Newest":
-        return Sort(func.coalesce(Model.published_at, Model.created_at), True, True)
-    if name == "Oldest":
-        return Sort(func.coalesce(Model.published_at, Model.created_at), False, True)
-    # Reactions, comments and collections come with their features; until then every metric sort is by
-    # downloads, the one measure that exists (Civitai's Highest Rated is thumbs up, then downloads).
-    return Sort(Model.download_count, True, False)
-
-
-def level_of_model() -> ColumnElement[int]:
-    """`loading.model_level` as SQL."""
-    rated = case((Model.nsfw_level == 0, 1), else_=Model.nsfw_level)
-    return case((Model.nsfw.is_(True), loading.NSFW_MODEL_LEVEL), else_=rated)
-
-
-def filtered(params: Params, viewer: User | None) -> Select[Any]:
-    query = typing.cast(Select[Any], select(*loading.MODEL_COLUMNS)).where(
-        visibility.listable_models(viewer), Model.status == ModelStatus.Published
-    )
-    query = query.where(level_of_model().op("&")(params.browsing_level()) != 0)
-    types = params.choices("types", [t.value for t in ModelType])
-    if types:
-        query = query.where(Model.type.in_(types))
-    tag = params.text("tag") or params.text("tagname")
-    if tag:
-        tagged = select(TagOnModel.model_id).join(Tag, Tag.id == TagOnModel.tag_id)
-        query = query.where(Model.id.in_(tagged.where(func.lower(Tag.name) == tag.lower())))
-    username = params.text("username")
-    if username:
-        query = query.where(Model.user_id.in_(select(User.id).where(func.lower(User.username) == username.lower())))
-    query = _license_filters(params, query)
-    checkpoint = params.choices("checkpointType", [c.value for c in CheckpointType])
-    if checkpoint:
-        query = query.where(Model.checkpoint_type.in_(checkpoint))
-    ids = params.integers("ids")
-    if ids:
-        query = query.where(Model.id.in_(ids))
-    version_filters = []
-    base_models = params.strings("baseModels")
-    if base_models:
-        version_filters.append(ModelVersion.base_model.in_(base_models))
-    version_ids = params.integers("modelVersionIds")
-    if version_ids:
-        version_filters.append(ModelVersion.id.in_(version_ids))
-    if version_filters:
-        published = and_(ModelVersion.model_id == Model.id, ModelVersion.status == ModelStatus.Published)
-        query = query.where(exists().where(published, *version_filters))
-    if _period_days(params) is not None:
-        query = query.where(Model.published_at >= bindparam("since", type_=Model.published_at.type))
-    if params.boolean("favorites") or params.boolean("hidden"):
-        if viewer is None:
-            raise Unauthorized("Unauthorized")
+def filters_of(params: Params, viewer: User | None) -> browsing.ModelFilters:
+    """The listing a v1 query asks for, read with Civitai's parsing rules (`Params`)."""
+    if (params.boolean("favorites") or params.boolean("hidden")) and viewer is None:
+        raise Unauthorized("Unauthorized")
+    return browsing.ModelFilters(
+        browsing_level=params.browsing_level(),
+        types=tuple(params.choices("types", [t.value for t in ModelType])),
+        tag=params.text("tag") or params.text("tagname"),
+        username=params.text("username"),
+        allow_no_credit=params.boolean("allowNoCredit"),
+        allow_derivatives=params.boolean("allowDerivatives"),
+        allow_different_license=params.boolean("allowDifferentLicense"),
+        commercial_uses=tuple(params.choices("allowCommercialUse", [c.value for c in CommercialUse])),
+        checkpoint_types=tuple(params.choices("checkpointType", [c.value for c in CheckpointType])),
+        ids=tuple(params.integers("ids")),
+        base_models=tuple(params.strings("baseModels")),
+        version_ids=tuple(params.integers("modelVersionIds")),
+        period=browsing.Period((params.choices("period", PERIODS, split=False) or ["AllTime"])[0]),
+        period_mode=browsing.PeriodMode((params.choices("periodMode", PERIOD_MODES, split=False) or ["published"])[0]),
         # Bookmarks and hidden models come with collections; until then both lists are empty.
-        query = query.where(Model.id.is_(None))
-    text = params.text("query", max_length=200)
-    if text:
-        query = query.where(Model.name.ilike(contains_pattern(text), escape="\\"))
-    return query
+        none=bool(params.boolean("favorites") or params.boolean("hidden")),
+        text=params.text("query", max_length=200),
+    )
 
 
-def _period_days(params: Params) -> int | None:
-    return PERIODS[(params.choices("period", PERIODS, split=False) or ["AllTime"])[0]]
-
-
-def _since(params: Params) -> datetime | None:
-    """Where the period asked for starts (`since` of `page_statement`), None for all time."""
-    days = _period_days(params)
-    return None if days is None else utcnow() - timedelta(days=days)
-
-
-def _license_filters(params: Params, query: Select[Any]) -> Select[Any]:
-    for name, column in (
-        ("allowNoCredit", Model.allow_no_credit),
-        ("allowDerivatives", Model.allow_derivatives),
-        ("allowDifferentLicense", Model.allow_different_license),
-    ):
-        wanted = params.boolean(name)
-        if wanted is not None:
-            query = query.where(column.is_(wanted))
-    uses = params.choices("allowCommercialUse", [c.value for c in CommercialUse])
-    if uses:
-        # The list is stored as JSON; its text holds each value in quotes on both databases.
-        text = cast(Model.allow_commercial_use, String)
-        query = query.where(or_(*(text.like(f'%"{use}"%') for use in uses)))
-    return query
+def sort_of(params: Params) -> browsing.ModelSort:
+    return browsing.ModelSort((params.choices("sort", SORTS, split=False) or ["Highest Rated"])[0])
 
 
 LIST_PARAMETERS = query_docs(
     ("limit", "integer", "Items per page, 1-100 (default 100)"),
-    ("page", "integer", "Page number; page x limit may not pass 1000 (use cursors), nor go with query"),
+    ("page", "integer", "Page number (also of a search); page x limit may not pass 1000 (use cursors)"),
     ("cursor", "string", "metadata.nextCursor of the previous page"),
     ("query", "string", "Words in the model's name"),
     ("tag", "string", "A tag name"),
@@ -163,6 +89,7 @@ LIST_PARAMETERS = query_docs(
     ("types", "list", "Model types"),
     ("sort", "string", f"One of: {', '.join(SORTS)}"),
     ("period", "string", f"One of: {', '.join(PERIODS)}"),
+    ("periodMode", "string", "published (default): models first published in the period; stats: downloads in it"),
     ("favorites", "boolean", "Your bookmarked models (needs a key)"),
     ("hidden", "boolean", "Models you hid (needs a key)"),
     ("primaryFileOnly", "boolean", "Only each version's primary file"),
@@ -204,71 +131,73 @@ PERSONAL_PARAMETERS = frozenset({"token", "favorites", "hidden"})
 
 
 def _list_page(request: Request, session: Session, principal: Principal) -> dict[str, Any]:
+    """One page of the listing (`catalog.browsing`), shaped as Civitai's."""
     viewer = principal.user
     params = Params(request.query_params)
-    limit = params.integer("limit", low=0, high=100, default=100) or 100
-    page = params.integer("page", low=1, high=10**6)
-    cursor = params.text("cursor", max_length=200)
-    text = params.text("query", max_length=200)
-    if page is not None and text:
-        raise BadRequest("Cannot use page param with query search. Use cursor-based pagination.")
-    if page is not None and page * limit > MAX_OFFSET_ITEMS:
-        raise RateLimited("You've requested too many pages, please use cursors instead")
-    sort = sort_for((params.choices("sort", SORTS, split=False) or ["Highest Rated"])[0])
-    values: dict[str, Any] = {"limit": limit + 1, "since": _since(params)}
-    if text:  # a search pages by offset, carried in the cursor
-        mode, values["offset"] = "offset", _offset_cursor(cursor)
-    elif page is not None:
-        mode, values["offset"] = "offset", (page - 1) * limit
-    elif cursor:
-        mode, (values["after_value"], values["after_id"]) = "after", _cursor_values(sort, cursor)
-    else:
-        mode = "first"
-    found = page_statement(params, viewer, mode).rows(session.connection(), values)
-    models, more = found[:limit], len(found) > limit
-    metadata: dict[str, Any] = {}
-    if page is not None:
-        metadata.update({"currentPage": page, "pageSize": limit})
-    elif more:
-        metadata["nextCursor"] = str(values["offset"] + limit) if text else _cursor_of(sort, models[-1])
-    if more:
-        changes = {"page": str(page + 1)} if page is not None else {"cursor": metadata["nextCursor"]}
-        metadata["nextPage"] = next_page_url(request, changes)
-    base = runtime_of(request).settings.public_base_url.rstrip("/")
+    asked = v1_page_request(params, default_limit=100, max_limit=100)
+    filters, sort = listing_of(params, viewer)
+    mode, values = browsing.plan(filters, sort, asked)
+    models, more = paging.take(page_statement(params, viewer, mode).rows(session.connection(), values), asked.limit)
+    cursor = browsing.next_cursor(filters, sort, asked, values, models[-1]) if more else None
+    base = public_url(request)
     loaded = loading.load(session, viewer, models, browsing_level=params.browsing_level())
+    models = _downloads_in(session, browsing.counted_period(filters), models, loaded)
     primary_only = bool(params.boolean("primaryFileOnly"))
     items = [shapes.model_json(base, loaded, model, primary_only=primary_only) for model in models]
-    return {"items": items, "metadata": metadata}
+    return {"items": items, "metadata": page_metadata(request, asked, more=more, cursor=cursor)}
+
+
+def _downloads_in(
+    session: Session, period: stats.Period | None, models: list[Any], loaded: loading.Loaded
+) -> list[Any]:
+    """The page's rows with their downloads in `period` (`periodMode=stats`) in place of all-time ones, so that
+    `stats.downloadCount` counts what the sort counted: two queries whatever the page holds."""
+    if period is None or not models:
+        return models
+    by_model = stats.period_totals(session, stats.VERSION_DOWNLOADS, "model", [model.id for model in models])
+    version_ids = [version.id for versions in loaded.versions.values() for version in versions]
+    by_version = stats.period_totals(session, stats.VERSION_DOWNLOADS, "model_version", version_ids)
+    loaded.versions = {
+        model_id: [version._replace(download_count=by_version[version.id][period]) for version in versions]
+        for model_id, versions in loaded.versions.items()
+    }
+    return [model._replace(download_count=by_model[model.id][period]) for model in models]
 
 
 PAGING = frozenset({"limit", "page", "cursor", "token"})
 
 
-def page_statement(params: Params, viewer: User | None, mode: str) -> Query:
-    """The page's query, its paging values (and the period's start) left as parameters: `limit`, `since`, and
-    `offset` (mode "offset") or `after_value` and `after_id` (mode "after"). Building a statement and keying
-    SQLAlchemy's compiled cache on it costs more than the query, so anonymous lists reuse theirs, one per
-    question (the filters, sorted) and mode."""
+def listing_of(params: Params, viewer: User | None) -> tuple[browsing.ModelFilters, browsing.ModelSort]:
+    """The filters and sort a query asks for; read once per question for anonymous callers."""
+    if viewer is not None:
+        return filters_of(params, viewer), sort_of(params)
+    return _anonymous_listing(_question(params))
+
+
+def page_statement(params: Params, viewer: User | None, mode: browsing.Paging) -> Query:
+    """The page's query (`browsing.statement` over the columns the v1 shapes read), its paging values left as
+    parameters (`browsing.plan` gives them). Building a statement and keying SQLAlchemy's compiled cache on it
+    costs more than the query, so anonymous lists reuse theirs, one per question (the filters, sorted) and mode."""
     if viewer is not None:  # the viewer's own unlisted models are in it
-        return Query(_page_statement(params, viewer, mode), once=True)
-    question = urlencode(sorted((k, v) for k, v in params.query.multi_items() if k not in PAGING))
-    return _anonymous_page_statement(question, mode)
+        filters, sort = listing_of(params, viewer)
+        return Query(browsing.statement(viewer, filters, sort, columns=loading.MODEL_COLUMNS, mode=mode), once=True)
+    return _anonymous_page_statement(_question(params), mode)
+
+
+def _question(params: Params) -> str:
+    return urlencode(sorted((k, v) for k, v in params.query.multi_items() if k not in PAGING))
 
 
 @lru_cache(maxsize=256)
-def _anonymous_page_statement(question: str, mode: str) -> Query:
-    return Query(_page_statement(Params(QueryParams(question)), None, mode))
+def _anonymous_listing(question: str) -> tuple[browsing.ModelFilters, browsing.ModelSort]:
+    params = Params(QueryParams(question))
+    return filters_of(params, None), sort_of(params)
 
 
-def _page_statement(params: Params, viewer: User | None, mode: str) -> Select[Any]:
-    sort = sort_for((params.choices("sort", SORTS, split=False) or ["Highest Rated"])[0])
-    order = [sort.column.desc(), Model.id.desc()] if sort.descending else [sort.column.asc(), Model.id.asc()]
-    query = filtered(params, viewer).order_by(*order).limit(bindparam("limit", type_=Integer))
-    if mode == "offset":
-        return query.offset(bindparam("offset", type_=Integer))
-    if mode == "after":
-        return query.where(_after(sort))
-    return query
+@lru_cache(maxsize=256)
+def _anonymous_page_statement(question: str, mode: browsing.Paging) -> Query:
+    filters, sort = _anonymous_listing(question)
+    return Query(browsing.statement(None, filters, sort, columns=loading.MODEL_COLUMNS, mode=mode))
 
 
 @router.get("/api/v1/models/{model_id}", summary="One model (Civitai v1)")
@@ -277,7 +206,7 @@ def get_model(model_id: str, request: Request, principal: PrincipalDep, session:
     number = path_id(model_id)
     model = _visible_model(session, principal.user, number)
     loaded = loading.load(session, principal.user, [model], browsing_level=63)
-    base = runtime_of(request).settings.public_base_url.rstrip("/")
+    base = public_url(request)
     return public_json(principal, shapes.model_json(base, loaded, model))
 
 
@@ -286,49 +215,3 @@ def _visible_model(session: Session, viewer: User | None, model_id: int) -> Mode
     if model is None or not visibility.can_view_model(viewer, model):
         raise NotFound(f"No model with id {model_id}")
     return model
-
-
-def _cursor_of(sort: Sort, model: Any) -> str:
-    if sort.is_date:
-        value = model.published_at or model.created_at
-        return f"{value.isoformat()}|{model.id}"
-    return f"{model.download_count}|{model.id}"
-
-
-_INT4 = range(-(2**31), 2**31)  # ids and counts are 32-bit columns
-
-
-def _cursor_values(sort: Sort, cursor: str) -> tuple[Any, int]:
-    """The (sort value, id) a cursor carries: `after_value` and `after_id` of `page_statement`."""
-    raw_value, _, raw_id = cursor.rpartition("|")
-    try:
-        last_id = int(raw_id)
-        value: Any = datetime.fromisoformat(raw_value) if sort.is_date else int(raw_value)
-    except ValueError:
-        raise BadRequest("Invalid cursor: use metadata.nextCursor from the previous page") from None
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)  # cursors are written in UTC; one written by hand may leave it out
-    if last_id not in _INT4 or (not sort.is_date and value not in _INT4):
-        raise BadRequest("Invalid cursor: out of range")
-    return value, last_id
-
-
-def _after(sort: Sort) -> ColumnElement[bool]:
-    """Rows strictly after the cursor's (`after_value`, `after_id`) in the sort's order."""
-    value = bindparam("after_value", type_=sort.column.type)
-    last_id = bindparam("after_id", type_=Integer)
-    if sort.descending:
-        return or_(sort.column < value, and_(sort.column == value, Model.id < last_id))
-    return or_(sort.column > value, and_(sort.column == value, Model.id > last_id))
-
-
-def _offset_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        offset = int(cursor)
-    except ValueError:
-        raise BadRequest("Invalid cursor: use metadata.nextCursor from the previous page") from None
-    if not 0 <= offset <= 10**6:
-        raise BadRequest("Invalid cursor: out of range")
-    return offset

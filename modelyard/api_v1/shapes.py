@@ -16,7 +16,9 @@ from urllib.parse import urlencode
 from modelyard.api_v1.loading import Loaded, model_level
 from modelyard.catalog.enums import ModelType
 from modelyard.catalog.files.downloads import download_filename
+from modelyard.catalog.files.scanning import virus_scan_message, virus_scanner_configured
 from modelyard.catalog.models import Model
+from modelyard.images import blurhash
 
 AIR_TYPES = {
     ModelType.Checkpoint: "checkpoint", ModelType.LORA: "lora", ModelType.LoCon: "lycoris", ModelType.DoRA: "dora",
@@ -26,7 +28,6 @@ AIR_TYPES = {
     ModelType.CLIPVision: "clipvision", ModelType.CLIP: "clip", ModelType.VisionLanguage: "visionlanguage",
 }  # fmt: skip
 _FILE_AIR_TYPES = {"Diffusion Model": "diffusionmodel", "UNet": "unet"}
-IMAGE_LEVEL_NAMES = {0: "None", 1: "None", 2: "Soft", 4: "Mature", 8: "X", 16: "X", 32: "Blocked"}
 
 
 def air(model: Any, version: Any, ecosystem: str, primary: Any) -> str:
@@ -53,6 +54,7 @@ def file_json(
 ) -> dict[str, Any]:
     """`file` is a row of `loading.FILE_COLUMNS`."""
     metadata = file.metadata_ or {}
+    scanner = virus_scanner_configured()
     shown = {"format": metadata.get("format"), "size": metadata.get("size"), "fp": metadata.get("fp")}
     if listing:
         shown["quantType"] = metadata.get("quantType")
@@ -64,7 +66,7 @@ def file_json(
         "pickleScanResult": file.pickle_scan_result,
         "pickleScanMessage": file.pickle_scan_message,
         "virusScanResult": file.virus_scan_result,
-        "virusScanMessage": file.virus_scan_message,
+        "virusScanMessage": virus_scan_message(file.virus_scan_result, file.virus_scan_message, scanner=scanner),
         "scannedAt": file.scanned_at,
         "metadata": shown,
         "hashes": loaded.hashes.get(file.id, {}),
@@ -75,18 +77,20 @@ def file_json(
     return body
 
 
-def image_json(loaded: Loaded, image: Any, *, with_meta: bool) -> dict[str, Any]:
-    """`image` is a row of `loading.IMAGE_COLUMNS`."""
+def image_json(base: str, loaded: Loaded, image: Any, *, with_meta: bool) -> dict[str, Any]:
+    """`image` is a row of `loading.IMAGE_COLUMNS`. `hash` is its BlurHash, which Civitai always sends: an image
+    stored before BlurHashes were computed has the neutral one until the backfill reaches it (`images.upkeep`)."""
     meta = image.meta
+    placeholder = image.blurhash or blurhash.NEUTRAL
     body: dict[str, Any] = {
         "id": image.id,
-        "url": loaded.image_urls[image.id],
+        "url": loaded.image_url(image, base),
         "nsfwLevel": image.nsfw_level,
         "width": image.width,
         "height": image.height,
-        "hash": image.blurhash,
+        "hash": placeholder,
         "type": "image",
-        "metadata": {"hash": image.blurhash, "width": image.width, "height": image.height},
+        "metadata": {"hash": placeholder, "width": image.width, "height": image.height},
         "minor": False,
         "poi": False,
         "hasMeta": bool(meta),
@@ -125,7 +129,7 @@ def version_in_model(base: str, loaded: Loaded, model: Any, version: Any, *, lis
             "thumbsDownCount": 0,
         },
         "files": [file_json(base, loaded, model, version, f, f is primary, listing=listing) for f in files],
-        "images": [image_json(loaded, image, with_meta=False) for image in loaded.images_of(version)],
+        "images": [image_json(base, loaded, image, with_meta=False) for image in loaded.images_of(version)],
         "downloadUrl": f"{base}/api/download/models/{version.id}",
     }
 
@@ -192,10 +196,31 @@ def version_body(base: str, loaded: Loaded, model: Model, version: Any) -> dict[
             "licensingFee": None,
             "air": air(model, version, loaded.ecosystem(version.base_model), primary),
             "model": {"name": model.name, "type": model.type, "nsfw": model.nsfw, "poi": model.poi},
-            "images": [image_json(loaded, image, with_meta=True) for image in loaded.images_of(version)[:10]],
+            "images": [image_json(base, loaded, image, with_meta=True) for image in loaded.images_of(version)[:10]],
         }
     )
     body["stats"] = {"downloadCount": body["stats"]["downloadCount"], "thumbsUpCount": 0, "ratingCount": 0, "rating": 0}
     if model.mode is not None:
         body["model"]["mode"] = model.mode
-    return {key: value for key, value in body.items() if value is not None}
+    shown = {key: value for key, value in body.items() if value is not None}
+    shown["earlyAccessConfig"] = early_access_config(version)  # sent as null too, as Civitai does
+    return shown
+
+
+def early_access_config(version: Any) -> dict[str, Any] | None:
+    """Civitai's `earlyAccessConfig` (its `modelVersionEarlyAccessConfigSchema`) for a version with an early-access
+    window, else None. Only download access is sold here; generation is not, nor are donation goals."""
+    if not version.early_access_days:
+        return None
+    config: dict[str, Any] = {
+        "timeframe": version.early_access_days,
+        "chargeForDownload": bool(version.early_access_price),
+        "chargeForGeneration": False,
+        "generationTrialLimit": 0,
+        "donationGoalEnabled": False,
+    }
+    if version.early_access_price:
+        config["downloadPrice"] = version.early_access_price
+    if version.published_at is not None:
+        config["originalPublishedAt"] = version.published_at
+    return config

@@ -11,20 +11,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.auth import Principal, PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.api_v1 import loading, shapes
 from modelyard.api_v1.common import nobody, path_id, public_json, public_read
-from modelyard.catalog.enums import FileVisibility
+from modelyard.catalog.enums import FileVisibility, HashType
 from modelyard.catalog.files.downloads import download_filename
+from modelyard.catalog.files.hashing import EMPTY_AUTOV1
 from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import Model, ModelFile, ModelFileHash, ModelVersion
 from modelyard.core.errors import BadRequest, NotFound
+from modelyard.core.forwarded import public_url
 from modelyard.core.hot import HotReads
-from modelyard.core.http import DbDep, SessionDep, runtime_of
+from modelyard.core.http import DbDep, SessionDep
 
 router = APIRouter(tags=["Civitai API v1"])
 hot = HotReads(router)
@@ -39,7 +41,7 @@ def _body(request: Request, session: Session, viewer: User | None, version_id: i
     loaded = loading.load(session, viewer, [model], browsing_level=63, only_versions={version_id})
     if not loaded.versions_of(model):
         raise NotFound("Missing model file")
-    base = runtime_of(request).settings.public_base_url.rstrip("/")
+    base = public_url(request)
     return shapes.version_body(base, loaded, model, loaded.versions_of(model)[0])
 
 
@@ -66,6 +68,8 @@ _BY_HASH = (
     .join(Model, Model.id == ModelVersion.model_id)
     .where(
         ModelFileHash.hash.in_(bindparam("hashes", expanding=True)),
+        # Every file of 1 MiB or less has this AutoV1: it identifies none of them.
+        ~and_(ModelFileHash.type == HashType.AutoV1, ModelFileHash.hash == EMPTY_AUTOV1),
         ModelFile.replaced_at.is_(None),
         ModelFile.visibility != FileVisibility.Private,
         visibility.visible_versions(None),  # published versions of published models, for anyone
@@ -87,7 +91,8 @@ def _clean_hashes(values: Any, limit: int) -> list[str]:
 
 @hot.get("/api/v1/model-versions/by-hash/{hash_value}", summary="A model version by a file hash (Civitai v1)")
 async def by_hash(hash_value: str, request: Request, db: DbDep) -> Response:
-    """Any of the six hash types (SHA256, AutoV1, AutoV2, AutoV3, CRC32, BLAKE3), in any case."""
+    """Any of the six hash types (SHA256, AutoV1, AutoV2, AutoV3, CRC32, BLAKE3), in any case. The AutoV1 every
+    file of 1 MiB or less has (E3B0C442, the hash of no bytes) finds nothing."""
     (wanted,) = _clean_hashes([hash_value], 1)
 
     def body(session: Session, _caller: Principal) -> dict[str, Any]:  # published files only: the same for all
@@ -140,7 +145,7 @@ def mini(version_id: str, request: Request, principal: PrincipalDep, session: Se
     _, primary = loaded.files_of(version)
     if primary is None:
         raise NotFound("Missing model file")
-    base = runtime_of(request).settings.public_base_url.rstrip("/")
+    base = public_url(request)
     body = {
         "air": shapes.air(model, version, loaded.ecosystem(version.base_model), primary),
         "versionName": version.name,

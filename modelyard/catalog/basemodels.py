@@ -3,6 +3,7 @@ architectures appear (no release needed). Versions store the name as a plain str
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from sqlalchemy import select
@@ -63,6 +64,45 @@ SEED: tuple[BaseModelSeed, ...] = tuple(
     )
     + _family("audio", "ACE Audio", media="audio")
 )
+
+
+# The families pickers group base models by (`ecosystem`), named and ordered as people look for them.
+FAMILY_NAMES: dict[str, str] = {
+    "sd1": "Stable Diffusion 1",
+    "sd2": "Stable Diffusion 2",
+    "sdxl": "SDXL and its descendants",
+    "sd3": "Stable Diffusion 3",
+    "flux1": "Flux.1",
+    "flux2": "Flux.2",
+    "qwen": "Qwen",
+    "hidream": "HiDream",
+    "other": "Other image models",
+    "video": "Video",
+    "audio": "Audio",
+}
+
+
+class Family(NamedTuple):
+    label: str
+    names: list[str]
+
+
+def grouped(session: Session, *, include_hidden: bool = True, only: Iterable[str] | None = None) -> list[Family]:
+    """Base models by family, for an `<optgroup>` picker: the families in FAMILY_NAMES order (new ones an
+    administrator added after them, by name), the names in each alphabetically. `only`: just these names."""
+    from modelyard.catalog.models import BaseModel
+
+    query = select(BaseModel.ecosystem, BaseModel.name).order_by(BaseModel.name)
+    if not include_hidden:
+        query = query.where(BaseModel.hidden.is_(False))
+    if only is not None:
+        query = query.where(BaseModel.name.in_(list(only)))
+    families: dict[str, list[str]] = {}
+    for ecosystem, name in session.execute(query):
+        families.setdefault(ecosystem, []).append(name)
+    order = list(FAMILY_NAMES)
+    ranked = sorted(families, key=lambda key: (order.index(key) if key in order else len(order), key))
+    return [Family(FAMILY_NAMES.get(key, key.capitalize()), families[key]) for key in ranked]
 
 
 def names(session: Session, *, include_hidden: bool = True) -> list[str]:

@@ -1,16 +1,23 @@
-"""A small demo catalog for a fresh installation (`modelyard demo`, run by the first `make run`): five creators,
-eleven models of several types with one to three versions each, tiny but valid safetensors files, and preview
-images drawn here with Pillow, in every publishing state (Published, Draft, Scheduled, Unpublished).
+"""A small demo catalog for a fresh installation (`modelyard demo`, run by the first `make run`): an administrator,
+a moderator and four creators, eleven models of several types with one to three versions each, tiny but valid
+safetensors files, and preview images drawn here with Pillow, in every publishing state (Published, Draft,
+Scheduled, Unpublished).
 
 Everything is made locally (no network) through the real services, so it works on every deployment: SQLite and
 local files, PostgreSQL and S3. It loads only into a database without users or models.
+
+The accounts share one password derived from the installation's secret key (`demo_password`): never stored, the
+same whenever it is asked for, so `modelyard demo --credentials` and the end of the server's start-up can show it
+again (`demo_credentials`) for as long as the demo administrator still uses it.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import io
 import random
-import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -18,8 +25,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import Role, User
-from modelyard.accounts.service import create_user, update_profile
-from modelyard.catalog import service
+from modelyard.accounts.service import create_user, update_profile, verify_password
+from modelyard.catalog import service, showcase
 from modelyard.catalog.demo_art import draw_preview
 from modelyard.catalog.enums import CheckpointType, CommercialUse, ModelStatus, ModelType, UnpublishKind
 from modelyard.catalog.files import safetensors
@@ -30,10 +37,11 @@ from modelyard.catalog.schemas import ModelCreate, VersionCreate
 from modelyard.core.db import utcnow
 from modelyard.core.errors import Conflict
 from modelyard.core.runtime import Runtime
-from modelyard.images.models import Post
-from modelyard.images.service import add_image
+from modelyard.core.settings import Settings
 
+ADMIN = "demo-admin"
 MODERATOR = "demo-mod"
+DEMO_EMAIL_DOMAIN = "demo.example.com"
 IMAGES_PER_VERSION = 2
 
 
@@ -67,6 +75,7 @@ class DemoModel:
 
 # username, display name, bio, role
 CREATORS = (
+    (ADMIN, "Demo Administrator", "Runs this server: jobs, e-mail, feature flags, roles.", Role.admin),
     (MODERATOR, "Demo Moderator", "Keeps this demo tidy. Ask me about the rules.", Role.moderator),
     ("aurelia", "Aurelia Vance", "Landscapes and light. I train on my own mountain photos.", Role.user),
     ("pixelsmith", "Pixelsmith", "Sprites, tiles and tools for people who make games.", Role.user),
@@ -161,7 +170,7 @@ MODELS = (
 
 @dataclass
 class DemoSummary:
-    """What `load_demo` made: the accounts' shared password (shown once) and ids by name."""
+    """What `load_demo` made: the accounts' shared password and ids by name."""
 
     password: str
     users: dict[str, int] = field(default_factory=dict)
@@ -179,9 +188,48 @@ class DemoSummary:
         return (
             f"Loaded the demo catalog: {len(self.models)} models ({counts}), {len(self.versions)} versions, "
             f"{self.files} files, {self.images} images.\n"
-            f"Demo accounts: {', '.join(self.users)} ({MODERATOR} is a moderator).\n"
-            f"Their password (shown only now): {self.password}"
+            f"Demo accounts: {_account_names()}.\n"
+            f"Their password: {self.password}\n"
+            "(`modelyard demo --credentials` shows them again; so does the server when it starts.)"
         )
+
+
+def _account_names() -> str:
+    roles = {Role.admin: "administrator", Role.moderator: "moderator"}
+    return ", ".join(f"{name} ({roles[role]})" if role in roles else name for name, _, _, role in CREATORS)
+
+
+def demo_password(settings: Settings) -> str:
+    """The demo accounts' password: derived from the installation's secret key, so it differs on every
+    installation, is stored nowhere, and is the same each time it is asked for."""
+    digest = hmac.new(settings.secret.encode(), b"modelyard demo accounts", hashlib.sha512).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")[: max(16, settings.min_password_length)]
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    """How to log in to the demo: where, as whom, and the password (None once the administrator changed it)."""
+
+    login_url: str
+    password: str | None
+
+    def describe(self) -> str:
+        password = self.password or "changed since the demo was loaded (use the new one)"
+        return f"Demo accounts: {_account_names()}.\nTheir password: {password}\nLog in at {self.login_url}"
+
+
+def demo_credentials(runtime: Runtime) -> DemoCredentials | None:
+    """The demo's credentials when its accounts are in the database (None otherwise); reads only. Checking the
+    password costs one password hash (tens of milliseconds)."""
+    settings = runtime.settings
+    with runtime.db.session() as session:
+        admin = session.scalar(select(User).where(User.username == ADMIN))
+        if admin is None or not admin.email.endswith(f"@{DEMO_EMAIL_DOMAIN}"):
+            return None
+        password = demo_password(settings)
+        still = verify_password(admin, password)
+    base = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    return DemoCredentials(login_url=f"{base}/login", password=password if still else None)
 
 
 def existing_content(session: Session) -> tuple[int, int]:
@@ -194,7 +242,7 @@ def existing_content(session: Session) -> tuple[int, int]:
 def load_demo(runtime: Runtime, *, password: str | None = None) -> DemoSummary:
     """Load the demo catalog in one transaction; `runtime` must be the current one (the services use it).
     Raises Conflict when the database has users or models already."""
-    summary = DemoSummary(password=password or secrets.token_urlsafe(12))
+    summary = DemoSummary(password=password or demo_password(runtime.settings))
     with runtime.db.transaction() as session:
         users, models = existing_content(session)
         if users or models:
@@ -209,7 +257,7 @@ def load_demo(runtime: Runtime, *, password: str | None = None) -> DemoSummary:
 
 
 def _create_creator(session: Session, name: str, display: str, bio: str, role: Role, summary: DemoSummary) -> User:
-    email = f"{name}@demo.example.com"
+    email = f"{name}@{DEMO_EMAIL_DOMAIN}"
     user = create_user(session, username=name, email=email, password=summary.password, role=role, email_verified=True)
     update_profile(session, user, display_name=display, bio=bio)
     summary.users[name] = user.id
@@ -285,17 +333,15 @@ def _add_files(
 
 def _add_post(session: Session, owner: User, version: ModelVersion, spec: DemoModel, seed: int) -> int:
     """A post of preview images; hidden until the model is published (the lifecycle shows it)."""
-    post = Post(user_id=owner.id, model_version_id=version.id, title=f"{spec.name} {version.name}", metadata_={})
-    session.add(post)
-    session.flush()
+    pictures = []
     for n in range(IMAGES_PER_VERSION):
         rng = random.Random(seed * 10 + n)
         size = rng.choice([(512, 512), (512, 640), (640, 512)])
         subject = spec.subjects[(seed + n) % len(spec.subjects)]
-        add_image(
-            session, post, draw_preview(spec.art, rng, size), meta=_generation_meta(spec, version, subject, rng, size)
-        )
-    return IMAGES_PER_VERSION
+        meta = _generation_meta(spec, version, subject, rng, size)
+        pictures.append(showcase.NewPicture(data=draw_preview(spec.art, rng, size), meta=meta))
+    title = f"{spec.name} {version.name}"
+    return showcase.add_pictures(session, owner_id=owner.id, version_id=version.id, pictures=pictures, title=title)
 
 
 def _generation_meta(
@@ -328,8 +374,7 @@ def _backdate(session: Session, model: Model, age_days: int) -> None:
     moments = [now - timedelta(days=age_days * (1 - k / len(oldest_first)), hours=k) for k in range(len(oldest_first))]
     for version, moment in zip(oldest_first, moments, strict=True):
         version.created_at = version.published_at = moment - timedelta(hours=2)
-        for post in session.scalars(select(Post).where(Post.model_version_id == version.id)):
-            post.published_at = post.created_at = moment
+        showcase.date_posts(session, version.id, moment)
     model.created_at = now - timedelta(days=age_days + 1)
     model.published_at = moments[0] - timedelta(hours=2)
     model.last_version_at = model.updated_at = moments[-1] - timedelta(hours=2)

@@ -30,6 +30,25 @@ class ModelType(enum.StrEnum):
     LLM = "LLM"
     Other = "Other"
 
+    @property
+    def display_name(self) -> str:
+        """The name people read ("LoRA", "Textual Inversion"), as Civitai's site shows it."""
+        return MODEL_TYPE_NAMES.get(self, self.value)
+
+
+MODEL_TYPE_NAMES: dict[ModelType, str] = {
+    ModelType.TextualInversion: "Textual Inversion",
+    ModelType.AestheticGradient: "Aesthetic Gradient",
+    ModelType.LORA: "LoRA",
+    ModelType.LoCon: "LyCORIS",
+    ModelType.Controlnet: "ControlNet",
+    ModelType.MotionModule: "Motion",
+    ModelType.TextEncoder: "Text Encoder",
+    ModelType.CLIPVision: "CLIP Vision",
+    ModelType.ComfyWorkflows: "Comfy Workflows",
+    ModelType.VisionLanguage: "Vision Language",
+}  # the others read as they are spelled
+
 
 class ModelStatus(enum.StrEnum):
     Draft = "Draft"

@@ -78,7 +78,7 @@ class Model(Base):
     allow_derivatives: Mapped[bool] = mapped_column(Boolean, default=True)
     allow_different_license: Mapped[bool] = mapped_column(Boolean, default=True)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # Downloads counted (once per downloader per version per hour), over all its versions: what lists sort by.
+    # Downloads over all its versions (catalog.stats keeps it): what lists sort by.
     download_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # First publication; kept through unpublishing and republishing (the specification's rule).
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -238,17 +238,6 @@ class StatusTransition(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-class ModelDownload(Base):
-    """A download counted: once per downloader (a user, or a keyed hash of an address) per version per hour."""
-
-    __tablename__ = "model_download"
-    __table_args__ = (Index("ix_model_download_hour", "hour"),)
-
-    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id", ondelete="CASCADE"), primary_key=True)
-    downloader: Mapped[str] = mapped_column(String(40), primary_key=True)
-    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
 
 
 class FileUpload(Base):

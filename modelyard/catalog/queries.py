@@ -15,7 +15,9 @@ from modelyard.catalog.files.service import primary_file
 from modelyard.catalog.lifecycle import effects, visibility
 from modelyard.catalog.models import Model, ModelFile, ModelVersion, StatusTransition
 from modelyard.catalog.schemas import FileOut, ModelOut, ModelSummary, TransitionOut, VersionOut
+from modelyard.core import paging
 from modelyard.core.errors import NotFound
+from modelyard.core.paging import Page
 from modelyard.core.runtime import get_runtime
 
 DASHBOARD_PAGE = 50
@@ -126,8 +128,16 @@ def model_out(session: Session, viewer: User | None, model: Model) -> ModelOut:
 def owner_models(
     session: Session, owner_id: int, *, status: ModelStatus | None = None, page: int = 1
 ) -> list[ModelSummary]:
+    """The models of one page of an owner's dashboard (`owner_models_page`)."""
+    return owner_models_page(session, owner_id, status=status, page=page).items
+
+
+def owner_models_page(
+    session: Session, owner_id: int, *, status: ModelStatus | None = None, page: int = 1
+) -> Page[ModelSummary]:
     """One page of an owner's models (deleted ones left out), newest change first, with version counts: one
-    query, whatever the catalog's size (`ix_model_user_status`)."""
+    query, whatever the catalog's size (`ix_model_user_status`). Not a listing of `catalog.browsing`: an owner
+    manages their models here in every status, and the public listing's rules do not apply."""
     # Counted per listed model (a correlated subquery on ix_model_version_model_index), not grouped over every
     # version in the catalog first.
     version_count = (
@@ -136,14 +146,14 @@ def owner_models(
         .correlate(Model)
         .scalar_subquery()
     )
+    asked = paging.page_request(limit=DASHBOARD_PAGE, default_limit=DASHBOARD_PAGE, max_limit=DASHBOARD_PAGE, page=page)
     query = select(Model, version_count).where(Model.user_id == owner_id)
     query = query.where(Model.status == status) if status else query.where(Model.status != ModelStatus.Deleted)
-    rows = session.execute(
-        query.order_by(Model.updated_at.desc(), Model.id.desc())
-        .limit(DASHBOARD_PAGE)
-        .offset((max(page, 1) - 1) * DASHBOARD_PAGE)
+    found = session.execute(
+        query.order_by(Model.updated_at.desc(), Model.id.desc()).limit(asked.limit + 1).offset(asked.offset)
     ).all()
-    return [
+    rows, more = paging.take(found, asked.limit)
+    items = [
         ModelSummary(
             id=model.id,
             name=model.name,
@@ -158,6 +168,7 @@ def owner_models(
         )
         for model, count in rows
     ]
+    return Page(items=items, has_next=more, number=asked.page)
 
 
 def content_overview(session: Session, user_id: int) -> dict[str, int]:
@@ -177,22 +188,31 @@ def content_overview(session: Session, user_id: int) -> dict[str, int]:
 def transitions(
     session: Session, *, model_id: int | None = None, before: int | None = None, limit: int = 100
 ) -> list[TransitionOut]:
-    """The transition log, newest first, with the actors' names (two queries)."""
-    query = select(StatusTransition).order_by(StatusTransition.id.desc()).limit(limit)
+    """The transition log, newest first, with the actors' names (two queries): `transition_page`'s items."""
+    return transition_page(session, model_id=model_id, before=before, limit=limit).items
+
+
+def transition_page(
+    session: Session, *, model_id: int | None = None, before: int | None = None, limit: int = 100
+) -> Page[TransitionOut]:
+    """One page of the transition log, newest first, from the entry `before` (an id: the cursor of the page
+    before, `next_cursor` of this one)."""
+    query = select(StatusTransition).order_by(StatusTransition.id.desc()).limit(limit + 1)
     if model_id is not None:
         query = query.where(StatusTransition.model_id == model_id)
     if before is not None:
         query = query.where(StatusTransition.id < before)
-    rows = session.scalars(query).all()
+    rows, more = paging.take(session.scalars(query).all(), limit)
     actor_ids = {row.actor_id for row in rows if row.actor_id is not None}
     names: dict[int, Any] = (
         {row.id: row.username for row in session.execute(select(User.id, User.username).where(User.id.in_(actor_ids)))}
         if actor_ids
         else {}
     )
-    return [
+    items = [
         TransitionOut.model_validate(row).model_copy(
             update={"actor": names.get(row.actor_id) if row.actor_id else None}
         )
         for row in rows
     ]
+    return Page(items=items, has_next=more, next_cursor=paging.encode_cursor(rows[-1].id) if more else None)

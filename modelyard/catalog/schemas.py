@@ -209,3 +209,39 @@ class TransitionOut(BaseModel):
     reason: str | None
     message: str | None
     created_at: datetime
+
+
+class PictureOut(BaseModel):
+    """A model's cover picture (`catalog.showcase.Picture`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    url: str
+    width: int
+    height: int
+    blurhash: str | None
+    nsfw_level: int
+
+
+class ModelCardOut(BaseModel):
+    """A model in a listing (`catalog.browsing.ModelCard`)."""
+
+    id: int
+    name: str
+    type: ModelType
+    creator: str
+    base_model: str | None
+    published_at: datetime | None
+    download_count: int
+    cover: PictureOut | None
+
+
+class ModelListOut(BaseModel):
+    """One page of a listing. `next_cursor`: pass it as `cursor` for the next page (set while more follow, unless
+    the page was asked for by number)."""
+
+    items: list[ModelCardOut]
+    has_next: bool
+    next_cursor: str | None
+    page: int | None

@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy
 from modelyard.accounts.models import User
-from modelyard.catalog import basemodels
+from modelyard.catalog import access, basemodels
 from modelyard.catalog.enums import CommercialUse, ModelModifier, ModelStatus, ModelType, UploadType
 from modelyard.catalog.files import placement
 from modelyard.catalog.lifecycle import effects
+from modelyard.catalog.lifecycle import transitions as lifecycle
 from modelyard.catalog.models import Model, ModelVersion, Tag, TagOnModel
 from modelyard.catalog.schemas import ModelCreate, ModelUpdate, VersionCreate, VersionFields, VersionUpdate
 from modelyard.core import markdown
@@ -44,19 +45,15 @@ def _meta(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-def require_editor(actor: User, model: Model) -> None:
-    if not policy.is_owner_or_moderator(actor, model.user_id):
-        raise Forbidden("Only the model's owner or a moderator can change it")
-    if not policy.is_moderator(actor) and not policy.can_post(actor):
-        raise Forbidden("Your account is muted: you cannot change models for now")
-    if model.status == ModelStatus.Deleted:
-        raise Conflict(f"Model {model.id} is Deleted; restore it before changing it")
+def tag_key(raw: str) -> str:
+    """A tag as it is stored and looked up: NFKC, single spaces, lower case ("Anime " and "anime" are one tag)."""
+    return " ".join(unicodedata.normalize("NFKC", raw).split()).lower()
 
 
 def _normalise_tags(names: Iterable[str]) -> list[str]:
     seen: dict[str, None] = {}
     for raw in names:
-        name = " ".join(unicodedata.normalize("NFKC", raw).split()).lower()
+        name = tag_key(raw)
         if not name:
             continue
         if len(name) > 60:
@@ -119,7 +116,7 @@ def _apply_model_fields(session: Session, actor: User, model: Model, data: Model
     if model.type != ModelType.Checkpoint:
         model.checkpoint_type = None
     if data.meta is not None:
-        model.meta = {**_meta(data.meta), **_lifecycle_meta(model.meta)}
+        model.meta = _owner_meta(data.meta, model.meta)
     if data.tags is not None:
         session.flush()
         set_tags(session, model, data.tags)
@@ -138,11 +135,14 @@ def _apply_staff_fields(actor: User, model: Model, given: dict[str, Any]) -> Non
         setattr(model, field, value)
 
 
-def _lifecycle_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
-    # What the lifecycle writes in meta (unpublish details) is not the owner's to overwrite.
-    return {
-        key: value for key, value in (meta or {}).items() if key.startswith("unpublished") or key == "customMessage"
-    }
+def _owner_meta(sent: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+    """`meta` as an owner (or a moderator) sets it: what they sent, with the server's keys (unpublishing details,
+    what went down with the model, the early-access purchase mark) exactly as they are, whatever the body says:
+    not erased, not changed, not added. Clients send back the meta they read, so the keys are dropped from the
+    body, not refused."""
+    own = {key: value for key, value in _meta(sent).items() if key not in lifecycle.SERVER_META_KEYS}
+    kept = {key: value for key, value in (current or {}).items() if key in lifecycle.SERVER_META_KEYS}
+    return {**own, **kept}
 
 
 def _commercial_use(values: list[CommercialUse]) -> list[str]:
@@ -165,7 +165,7 @@ def create_model(session: Session, owner: User, data: ModelCreate) -> Model:
 
 
 def update_model(session: Session, actor: User, model: Model, data: ModelUpdate) -> Model:
-    require_editor(actor, model)
+    access.require_writer(actor, model)
     _apply_model_fields(session, actor, model, data)
     if data.clear_mode:
         _set_mode(actor, model, None)
@@ -232,14 +232,14 @@ def _apply_version_fields(session: Session, version: ModelVersion, data: Version
                 continue
             setattr(version, field, value)
     if data.meta is not None:
-        version.meta = {**_meta(data.meta), **_lifecycle_meta(version.meta)}
+        version.meta = _owner_meta(data.meta, version.meta)
     if version.early_access_price and not version.early_access_days:
         raise ValidationFailed("An early-access price needs an early-access window (early_access_days)")
 
 
 def create_version(session: Session, actor: User, model: Model, data: VersionCreate) -> ModelVersion:
     """A new Draft version, placed first (index 0) as the newest."""
-    require_editor(actor, model)
+    access.require_writer(actor, model)
     name = _text(data.name, "version name")
     _unique_version_name(session, model, name)
     for existing in model.versions:
@@ -263,7 +263,7 @@ def create_version(session: Session, actor: User, model: Model, data: VersionCre
 
 def update_version(session: Session, actor: User, version: ModelVersion, data: VersionUpdate) -> ModelVersion:
     model = version.model
-    require_editor(actor, model)
+    access.require_writer(actor, model)
     if version.status == ModelStatus.Deleted:
         raise Conflict(f"Version {version.id} is Deleted")
     if data.name is not None:
@@ -280,7 +280,7 @@ def update_version(session: Session, actor: User, version: ModelVersion, data: V
 
 def reorder_versions(session: Session, actor: User, model: Model, version_ids: list[int]) -> None:
     """Set the display order: `version_ids` lists every version of the model, first shown first."""
-    require_editor(actor, model)
+    access.require_writer(actor, model)
     current = {version.id: version for version in model.versions}
     if sorted(version_ids) != sorted(current):
         raise ValidationFailed("List every version of the model exactly once")

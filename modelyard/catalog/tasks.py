@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from modelyard.catalog import stats_aggregation
 from modelyard.catalog.enums import ModelStatus
 from modelyard.catalog.files import convert, scanning, uploads
 from modelyard.catalog.lifecycle import triggers
@@ -94,3 +95,20 @@ def tidy_uploads(session: Session) -> None:
 def convert_to_safetensors(session: Session, *, file_id: int) -> None:
     """Convert a clean pickle checkpoint to safetensors and record the new file."""
     convert.convert_to_safetensors(session, file_id=file_id)
+
+
+# --- statistics -------------------------------------------------------------------------------------------------
+
+
+@periodic("catalog.aggregate_stats", cron="* * * * *", priority=Priority.LOW)
+def aggregate_stats(session: Session) -> None:
+    """Count recorded events (downloads, and any other registered metric) into the daily rows and all-time
+    counters, then drop counted events that can no longer be duplicated. A full batch sends the job again at once
+    rather than waiting a minute; every batch is its own transaction, so a crash loses no event and counts none
+    twice."""
+    counted = stats_aggregation.aggregate(session)
+    pruned = stats_aggregation.prune(session)
+    if counted or pruned:
+        log.info("statistics aggregated", extra={"counted": counted, "pruned": pruned})
+    if counted == stats_aggregation.AGGREGATE_BATCH or pruned == stats_aggregation.PRUNE_BATCH:
+        aggregate_stats.enqueue(session)

@@ -7,6 +7,11 @@ request id, cookies set with `set_cookie_later`, and the security headers a rout
 metric and one access-log line. An exception the app lets through becomes a 500 carrying the
 request id, counted and logged like any response.
 
+HEAD is answered here for every route: the app sees a GET (so every GET route, page and API alike, answers HEAD
+with the same status and headers), and the body is dropped on the way out. Uptime monitors and link checkers
+send HEAD; FastAPI routes a GET route's HEAD nowhere (405). A route that must not do a GET's work for a HEAD
+(count a download, read a file) asks `core.http.is_head`.
+
 One layer rather than four middlewares because each layer costs a coroutine call and a `send` wrapper on
 every request (decision 0007).
 """
@@ -23,9 +28,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelyard.core import forwarded
 from modelyard.core.csrf import CsrfGuard
 from modelyard.core.errors import AppError
-from modelyard.core.http import PENDING_COOKIES, error_response, unexpected_error
+from modelyard.core.http import HEAD_REQUEST, PENDING_COOKIES, error_response, unexpected_error
 from modelyard.core.inbound import InboundGuard
 from modelyard.core.logging import request_id_var
 from modelyard.core.ratelimit import IpRateLimit
@@ -41,6 +47,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 class EdgeMiddleware:
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
+        self.settings = runtime.settings
+        self.forwarded = forwarded.ForwardedHeaders(runtime.settings.forwarded_allow_ips)
         self.metrics = runtime.metrics
         self.rate_limit = IpRateLimit(runtime)
         self.inbound = InboundGuard(runtime.settings)
@@ -56,11 +64,17 @@ class EdgeMiddleware:
             # Clients that join a base URL ending in "/" with a path starting with one ask for "//api/v1/...".
             scope["path"] = "/" + scope["path"].lstrip("/")
             scope["raw_path"] = scope["path"].encode()
+        self.forwarded.apply(scope)  # a trusted proxy's X-Forwarded-* (core.forwarded)
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
+        method = scope["method"]
+        if method == "HEAD":
+            # A copy: the server reads its own scope's method to know the response has no body.
+            scope = {**scope, "method": "GET", HEAD_REQUEST: True}
         context_token = request_id_var.set(request_id)
+        base_token = forwarded.enter_request(scope, self.settings)
         started = time.perf_counter()
-        reply = _Reply(self, scope, send, request_id)
+        reply = _Reply(self, scope, send, request_id, head=method == "HEAD")
         try:
             try:
                 reply.quota = await self.rate_limit.spend(scope)
@@ -81,8 +95,9 @@ class EdgeMiddleware:
             response = await unexpected_error(Request(scope), exc)
             await response(scope, receive, reply)
         finally:
-            self._record(scope, reply.status, time.perf_counter() - started)
+            self._record(scope, method, reply.status, time.perf_counter() - started)
             request_id_var.reset(context_token)
+            forwarded.leave_request(base_token)
 
     def response_headers(self, headers: Sequence[tuple[bytes, bytes]], reply: _Reply) -> Headers:
         """The app's headers plus this layer's, in one pass; a security header the app set itself wins."""
@@ -101,14 +116,14 @@ class EdgeMiddleware:
             added += [header for header in self.security_headers if header[0] not in present]
         return added
 
-    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+    def _record(self, scope: Scope, method: str, status: int, seconds: float) -> None:
         route = _route_label(scope)
-        self.metrics.observe_request(scope["method"], route, status, seconds)
+        self.metrics.observe_request(method, route, status, seconds)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
                 "request",
                 extra={
-                    "method": scope["method"],
+                    "method": method,
                     "path": scope["path"],
                     "route": route,
                     "status": status,
@@ -120,10 +135,11 @@ class EdgeMiddleware:
 class _Reply:
     """The `send` the app answers through: completes the response's headers when it starts."""
 
-    __slots__ = ("edge", "new_csrf_token", "quota", "request_id", "scope", "send", "started", "status")
+    __slots__ = ("edge", "head", "new_csrf_token", "quota", "request_id", "scope", "send", "started", "status")
 
-    def __init__(self, edge: EdgeMiddleware, scope: Scope, send: Send, request_id: str) -> None:
+    def __init__(self, edge: EdgeMiddleware, scope: Scope, send: Send, request_id: str, *, head: bool) -> None:
         self.edge = edge
+        self.head = head
         self.scope = scope
         self.send = send
         self.request_id = request_id
@@ -137,6 +153,10 @@ class _Reply:
             self.status = message["status"]
             self.started = True
             message["headers"] = self.edge.response_headers(message.get("headers", ()), self)
+        elif self.head and message["type"] == "http.response.body":
+            if message.get("more_body", False):
+                return  # a HEAD answer has headers only: the GET's body goes nowhere
+            message = {"type": "http.response.body", "body": b"", "more_body": False}
         await self.send(message)
 
 

@@ -56,7 +56,7 @@ class HotReads:
 class HotRoute(Route):
     def __init__(self, path: str, endpoint: Callable[..., Awaitable[Response]]) -> None:
         super().__init__(path, _adapt(endpoint, path), methods=["GET"], name=endpoint.__name__)
-        # Starlette adds HEAD to every GET route; FastAPI does not, and both routes must answer alike.
+        # HEAD reaches every route as a GET (`core.edge`); Starlette would add it here, FastAPI routes do not.
         self.methods = {"GET"}
         self.include_in_schema = False  # FastAPI documents the endpoint from its own route
 

@@ -1,20 +1,24 @@
-"""The HTTP boundary: the session dependency that commits, error responses and their handlers."""
+"""The HTTP boundary: the session dependency that commits, error responses and their handlers, and the registry
+through which domains render errors their own way (the site's error page, an API's error shape)."""
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelyard.core.errors import AppError, ServiceUnavailable
@@ -30,6 +34,16 @@ T = TypeVar("T")
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+# Set in the scope of a HEAD request, which the app sees as a GET (`core.edge`).
+HEAD_REQUEST = "modelyard.head"
+
+
+def is_head(request: Request) -> bool:
+    """Whether the client sent HEAD: it gets the GET's status and headers, and no body. A route whose GET does
+    work beyond answering (counting a download, reading a file) skips it for a HEAD."""
+    return bool(request.scope.get(HEAD_REQUEST))
 
 
 def _writes(request: Request) -> bool:
@@ -142,32 +156,103 @@ def _request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or request_id_var.get() or "")
 
 
+# --- how errors are rendered ------------------------------------------------------------------------------------
+# Core answers every error in the JSON API's shape, and a browser with a plain page. What a domain knows better
+# it registers on the app: the site's styled error page (`modelyard.web`), the Civitai-shaped errors of its
+# compatible API (`modelyard.api_v1`).
+
+ErrorPage = Callable[[Request, int, dict[str, Any], dict[str, str] | None], Response]
+
+
+@dataclass(frozen=True)
+class ApiErrorShape:
+    """How the errors of every path under `prefix` look: `render(status, body, headers)` turns the JSON API's
+    body into the response, and `body_model` is what the published OpenAPI documents for their 4xx answers
+    (with `unreadable_status` in place of 422 when the API answers a request it cannot read with another)."""
+
+    prefix: str
+    render: Callable[[int, dict[str, Any], dict[str, str] | None], Response]
+    body_model: type[BaseModel]
+    unreadable_status: int = 422
+
+
+@dataclass
+class ErrorRenderers:
+    page: ErrorPage | None = None
+    apis: list[ApiErrorShape] = field(default_factory=list)
+
+
+def error_renderers(app: Starlette) -> ErrorRenderers:
+    renderers: ErrorRenderers | None = getattr(app.state, "error_renderers", None)
+    if renderers is None:
+        renderers = app.state.error_renderers = ErrorRenderers()
+    return renderers
+
+
+def register_error_page(app: Starlette, render: ErrorPage) -> None:
+    """The HTML page a browser gets for an error. It must not raise; if it does anyway, the plain page answers."""
+    error_renderers(app).page = render
+
+
+def register_api_errors(app: Starlette, shape: ApiErrorShape) -> None:
+    """Errors under `shape.prefix` in that API's own shape; registering a prefix again replaces it."""
+    renderers = error_renderers(app)
+    renderers.apis = [known for known in renderers.apis if known.prefix != shape.prefix] + [shape]
+
+
+def _api_shape(request: Request, path: str) -> ApiErrorShape | None:
+    app = request.scope.get("app")
+    if app is None:
+        return None
+    return next((shape for shape in error_renderers(app).apis if path.startswith(shape.prefix)), None)
+
+
 def error_response(
     request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response:
     if wants_html(request):
-        from modelyard.web.templating import render_error_page
-
-        return render_error_page(request, status, body, headers=headers)
-    if request.url.path.startswith(CIVITAI_API_PREFIX):
-        return civitai_error(status, body, headers)
+        return _error_page(request, status, body, headers)
+    shape = _api_shape(request, request.url.path)
+    if shape is not None:
+        return shape.render(status, body, headers)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-CIVITAI_API_PREFIX = "/api/v1/"
+def _error_page(request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None) -> Response:
+    app = request.scope.get("app")
+    render = error_renderers(app).page if app is not None else None
+    if render is not None:
+        try:
+            return render(request, status, body, headers)
+        except Exception:  # the fallback must answer whatever broke the page; the first error stays the answer
+            log.exception("error page failed to render", extra={"status": status})
+    return plain_error_page(status, body, headers)
 
 
-def civitai_error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    """Errors of the Civitai-compatible API in Civitai's shape, `{"error": message}`, which its clients parse:
-    a request they could not read is a 400 there, and a crash keeps its request id."""
-    shaped: dict[str, Any] = {"error": body.get("detail") or body.get("error") or "Request failed"}
-    if status >= 500:
-        shaped = {"message": "An unexpected error occurred", **shaped, "request_id": body.get("request_id")}
-    return JSONResponse(
-        shaped,
-        status_code=400 if status == 422 else status,
-        headers={**(headers or {}), "Access-Control-Allow-Origin": "*"},
+_PLAIN_TITLES = {401: "Sign in required", 403: "Access denied", 404: "Page not found", 429: "Slow down"}
+
+
+def plain_error_page(
+    status: int,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    *,
+    title: str | None = None,
+    site: str | None = None,
+) -> HTMLResponse:
+    """A bare HTML error page that needs nothing (no template, no database): what a browser gets when the site's
+    own page is not there or failed."""
+    title = title or _PLAIN_TITLES.get(status) or ("Something went wrong" if status >= 500 else "Request failed")
+    detail = html.escape(str(body.get("detail") or "")) or "The request could not be completed."
+    request_id = html.escape(str(body.get("request_id") or ""))
+    request_line = f"<p>Request id: <code>{request_id}</code></p>" if request_id else ""
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(f'{title} · {site}' if site else title)}</title></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>{detail}</p>{request_line}"
+        '<p><a href="/">Go to the home page</a></p></body></html>'
     )
+    return HTMLResponse(page, status_code=status, headers=headers)
 
 
 async def _app_error(request: Request, exc: Exception) -> Response:
@@ -264,51 +349,58 @@ class ValidationErrorBody(ErrorBody):
 
 
 class CivitaiErrorBody(BaseModel):
-    """Every error of the Civitai-compatible API (`/api/v1/`), in Civitai's shape; a request it could not read
-    is a 400 there, never a 422."""
+    """Errors of the Civitai-compatible endpoints, in Civitai's shape: the API under `/api/v1/` (whose renderer
+    `modelyard.api_v1` registers) and the download endpoint the catalog serves, which both document it."""
 
     error: str = Field(description="What went wrong, for a person to read")
 
 
 _SCHEMA_REF = "#/components/schemas/{model}"
 _FASTAPI_422 = _SCHEMA_REF.format(model="HTTPValidationError")
-_ERROR_BODIES: tuple[type[BaseModel], ...] = (ErrorBody, FieldProblem, ValidationErrorBody, CivitaiErrorBody)
+_ERROR_BODIES: tuple[type[BaseModel], ...] = (ErrorBody, FieldProblem, ValidationErrorBody)
 
 
 def document_errors(app: FastAPI) -> None:
     """Make the published OpenAPI say what the error handlers above send: FastAPI documents every 422 as its own
-    `HTTPValidationError` (`{detail: [{loc, msg, type}]}`), which no response here has."""
+    `HTTPValidationError` (`{detail: [{loc, msg, type}]}`), which no response here has. The API shapes
+    registered on the app (`register_api_errors`) are read when the document is built, so they may come later."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return _with_error_bodies(build())
+        return _with_error_bodies(build(), error_renderers(app).apis)
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _with_error_bodies(schema: dict[str, Any]) -> dict[str, Any]:
+def _with_error_bodies(schema: dict[str, Any], shapes: list[ApiErrorShape]) -> dict[str, Any]:
     """Give every documented error response of `schema` the body the handlers send, unless its route declared
     one itself (the Civitai-shaped refusals of downloads do). In place: FastAPI caches the document, so this runs
     again on one it already rewrote, and changes nothing then."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in _ERROR_BODIES:
+    for model in (*_ERROR_BODIES, *(shape.body_model for shape in shapes)):
         components[model.__name__] = model.model_json_schema(ref_template=_SCHEMA_REF)
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
     for path, operations in schema.get("paths", {}).items():
-        civitai = path.startswith(CIVITAI_API_PREFIX)
+        shape = next((shape for shape in shapes if path.startswith(shape.prefix)), None)
         for operation in operations.values():
-            responses = operation.get("responses", {})
-            if civitai and "422" in responses:
-                responses.setdefault("400", {"description": "The request could not be read"})
-                del responses["422"]
-            responses.setdefault("4XX", {"description": "Refused: the body says why"})
-            for status, response in responses.items():
-                declared = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
-                if status[0] == "4" and declared in (None, _FASTAPI_422):
-                    body = "CivitaiErrorBody" if civitai else "ValidationErrorBody" if status == "422" else "ErrorBody"
-                    response["content"] = {"application/json": {"schema": {"$ref": _SCHEMA_REF.format(model=body)}}}
+            _document_responses(operation.get("responses", {}), shape)
     return schema
+
+
+def _document_responses(responses: dict[str, Any], shape: ApiErrorShape | None) -> None:
+    if shape is not None and shape.unreadable_status != 422 and "422" in responses:
+        responses.setdefault(str(shape.unreadable_status), {"description": "The request could not be read"})
+        del responses["422"]
+    responses.setdefault("4XX", {"description": "Refused: the body says why"})
+    for status, response in responses.items():
+        declared = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+        if status[0] == "4" and declared in (None, _FASTAPI_422):
+            if shape is not None:
+                body = shape.body_model.__name__
+            else:
+                body = "ValidationErrorBody" if status == "422" else "ErrorBody"
+            response["content"] = {"application/json": {"schema": {"$ref": _SCHEMA_REF.format(model=body)}}}
 
 
 def install_error_handlers(app: FastAPI) -> None:

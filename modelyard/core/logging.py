@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line, carrying the request id of the request that logged it."""
+"""Logs carrying the request id of the request that logged them: readable lines for a person at a terminal, one
+JSON object per line for a log collector (`MODELYARD_LOG_FORMAT`; by default, whichever suits where they go)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -60,9 +61,18 @@ class ConsoleFormatter(logging.Formatter):
         return f"{text} [{request_id}]" if request_id else text
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+def resolve_format(fmt: str, stream: TextIO | None = None) -> str:
+    """`auto` is `console` when the logs go to a terminal (someone is reading them), else `json`."""
+    if fmt != "auto":
+        return fmt
+    stream = stream or sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    return "console" if isatty is not None and isatty() else "json"
+
+
+def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    handler.setFormatter(JsonFormatter() if resolve_format(fmt, sys.stderr) == "json" else ConsoleFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -1,4 +1,5 @@
-"""Rate limits per IP, per user and per API key, and log-in protection (attempts per IP, lock-out per account).
+"""Rate limits per IP, per user and per API key; the limiter domains build their own limits on (the log-in
+lock-out of `modelyard.accounts.login`, the downloads per hour of the catalog).
 
 One interface, two implementations: in-process memory for a single web process, Redis when scaled out so every
 web process shares the counters. Both use GCRA (the generic cell rate algorithm): one timestamp per key, a
@@ -9,7 +10,6 @@ windows, and no per-request log as with sliding-window logs.
 from __future__ import annotations
 
 import functools
-import hashlib
 import ipaddress
 import logging
 import re
@@ -233,7 +233,7 @@ def client_bucket(ip: str) -> str:
     return str(ipaddress.IPv6Network((address, 64), strict=False))
 
 
-def _retry_headers(decision: Decision) -> dict[str, str]:
+def retry_headers(decision: Decision) -> dict[str, str]:
     return {"Retry-After": str(decision.retry_after)}
 
 
@@ -271,7 +271,7 @@ class IpRateLimit:
             raise ServiceUnavailable(f"The {part} is unreachable right now; try again in a few seconds.") from None
         if not decision.allowed:
             message = f"Too many requests; try again in {decision.retry_after} s"
-            raise RateLimited(message, headers=_retry_headers(decision))
+            raise RateLimited(message, headers=retry_headers(decision))
         return [self._limit_header, (b"x-ratelimit-remaining", str(decision.remaining).encode())]
 
     def _hit(self, key: str) -> Decision:
@@ -288,69 +288,12 @@ def limit_principal(runtime: Runtime, *, user_id: int | None, api_key_id: int | 
         if not decision.allowed:
             raise RateLimited(
                 f"Too many requests with this API key; try again in {decision.retry_after} s",
-                headers=_retry_headers(decision),
+                headers=retry_headers(decision),
             )
     if user_id is not None and settings.rate_limit_user_per_minute:
         decision = limiter.hit(f"user:{user_id}", limit=settings.rate_limit_user_per_minute, window_seconds=60)
         if not decision.allowed:
             raise RateLimited(
                 f"Too many requests from this account; try again in {decision.retry_after} s",
-                headers=_retry_headers(decision),
+                headers=retry_headers(decision),
             )
-
-
-class LoginGuard:
-    """Log-in protection, shared by every web process through the rate limiter.
-
-    Two limits, because they stop two attacks: attempts per IP per minute stop one host from guessing fast;
-    the lock-out is per account whatever the IP, because an attacker spreading guesses over many addresses
-    (a botnet) stays under every per-IP limit and is only stopped by counting failures on the account.
-    `login_lockout_failures` failures within `login_lockout_minutes` lock the account for that long; a
-    successful log-in clears the count.
-    """
-
-    def __init__(self, runtime: Runtime) -> None:
-        settings = runtime.settings
-        self.limiter = rate_limiter(runtime)
-        self.ip_limit = settings.login_attempts_per_ip_per_minute
-        self.max_failures = settings.login_lockout_failures
-        self.lockout_seconds = max(1, round(settings.login_lockout_minutes * 60))
-
-    def check(self, ip: str, username: str) -> None:
-        """Call before verifying the password; raises RateLimited when this attempt must not be made."""
-        attempt = self.limiter.hit(f"login-ip:{client_bucket(ip)}", limit=self.ip_limit, window_seconds=60)
-        if not attempt.allowed:
-            raise RateLimited(
-                f"Too many log-in attempts from your address; try again in {attempt.retry_after} s",
-                headers=_retry_headers(attempt),
-            )
-        lock = self.limiter.peek(self._lock_key(username), limit=1, window_seconds=self.lockout_seconds)
-        if not lock.allowed:
-            minutes = -(-lock.retry_after // 60)
-            raise RateLimited(
-                f"Too many failed log-ins for this account; try again in {minutes} minute{'s' if minutes != 1 else ''}",
-                headers=_retry_headers(lock),
-            )
-
-    def failed(self, ip: str, username: str) -> None:
-        failures = self.limiter.hit(
-            self._failures_key(username), limit=self.max_failures, window_seconds=self.lockout_seconds
-        )
-        if failures.remaining == 0:  # that was the last failure allowed (or one past it, racing another)
-            locked = self.limiter.hit(self._lock_key(username), limit=1, window_seconds=self.lockout_seconds)
-            if locked.allowed:
-                log.warning("account locked after failed log-ins", extra={"ip": ip, "seconds": self.lockout_seconds})
-
-    def succeeded(self, username: str) -> None:
-        self.limiter.reset(self._failures_key(username))
-
-    @staticmethod
-    def _account(username: str) -> str:
-        # Hashed: the name arrives before any validation, and must not make keys of any size.
-        return hashlib.blake2b(username.strip().casefold().encode(), digest_size=16).hexdigest()
-
-    def _failures_key(self, username: str) -> str:
-        return f"login-fail:{self._account(username)}"
-
-    def _lock_key(self, username: str) -> str:
-        return f"login-lock:{self._account(username)}"

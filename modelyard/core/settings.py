@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     public_base_url: str = Field(
         "http://127.0.0.1:8000",
         description="Absolute URL users reach the site at; used for links in e-mails, API download URLs and "
-        "signed file URLs.",
+        "signed file URLs. Unset: answers to a request use the address that request came to (its scheme and "
+        "Host, or a trusted proxy's X-Forwarded-Proto and X-Forwarded-Host), and what is made outside a request "
+        "(e-mails) uses the default.",
     )
     secret_key: SecretStr | None = Field(
         None,
@@ -63,7 +65,9 @@ class Settings(BaseSettings):
     )
     forwarded_allow_ips: str = Field(
         "127.0.0.1",
-        description="Comma-separated addresses of reverse proxies whose X-Forwarded-* headers are trusted.",
+        description="Comma-separated addresses or networks (CIDR, like `10.0.0.0/8`; `*` for any) of reverse "
+        "proxies whose X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host headers are trusted; from anyone "
+        "else they are ignored.",
     )
     static_max_age_seconds: int = Field(
         31_536_000,
@@ -288,8 +292,10 @@ class Settings(BaseSettings):
 
     # --- operations -----------------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest level logged.")
-    log_format: Literal["json", "console"] = Field(
-        "json", description="`json`: one JSON object per line with the request id; `console`: readable text."
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto",
+        description="`console`: readable lines; `json`: one JSON object per line with the request id, for log "
+        "collectors; `auto`: readable on a terminal, JSON otherwise.",
     )
     metrics_token: SecretStr | None = Field(
         None,

@@ -1,4 +1,7 @@
-"""The admin page for feature flags: plain HTML forms (no JavaScript needed) to create, edit and roll out."""
+"""The admin page for feature flags: plain HTML forms (no JavaScript needed) to create, edit and roll out.
+
+Its notice after a change names the flag (`?saved=<name>`, echoed only when it is the name of a flag), so it is
+the page's own rather than one of the toolkit's flash messages."""
 
 from __future__ import annotations
 
@@ -11,14 +14,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from modelyard.accounts.auth import AdminUser
 from modelyard.accounts.models import Role, User
 from modelyard.core.errors import Conflict, ValidationFailed
 from modelyard.core.http import RuntimeDep, SessionDep
 from modelyard.core.runtime import Runtime
 from modelyard.flags import service
 from modelyard.flags.schemas import FlagCreate, FlagOut, FlagRules, FlagUpdate
-from modelyard.web.templating import render
+from modelyard.web.toolkit import PageAdmin, page
 
 router = APIRouter(prefix="/admin/flags", include_in_schema=False)
 
@@ -106,7 +108,6 @@ def _page(
         "section": "flags",
         "is_admin": True,
         "flash": None,
-        "error": None,
         "csrf_token": getattr(request.state, "csrf_token", ""),
         "roles": [role.value for role in Role],
         "errors": [],
@@ -114,7 +115,7 @@ def _page(
     }
     if "flags" in context:
         context["targeting"] = {flag.name: targeting_summary(flag) for flag in context["flags"]}
-    return render(request, template, context, status_code=status_code)
+    return page(request, template, context, status_code=status_code)
 
 
 def _back_to_list(saved: str | None = None) -> RedirectResponse:
@@ -124,7 +125,7 @@ def _back_to_list(saved: str | None = None) -> RedirectResponse:
 
 @router.get("", response_class=HTMLResponse)
 def flags_page(
-    request: Request, session: SessionDep, runtime: RuntimeDep, admin: AdminUser, saved: str | None = None
+    request: Request, session: SessionDep, runtime: RuntimeDep, admin: PageAdmin, saved: str | None = None
 ) -> HTMLResponse:
     flags = service.list_flags(session, runtime.settings)
     # Only a name that is a flag is echoed, so a crafted link cannot make the page say something else.
@@ -138,7 +139,7 @@ def create_flag(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    admin: AdminUser,
+    admin: PageAdmin,
     name: TextField = "",
     description: TextField = "",
     enabled: CheckBox = None,
@@ -175,7 +176,7 @@ def _list_again(
 
 
 @router.get("/{name}", response_class=HTMLResponse)
-def edit_page(name: str, request: Request, session: SessionDep, runtime: RuntimeDep, admin: AdminUser) -> HTMLResponse:
+def edit_page(name: str, request: Request, session: SessionDep, runtime: RuntimeDep, admin: PageAdmin) -> HTMLResponse:
     flag = service.get_flag(session, runtime.settings, name)
     return _page(request, "admin/flags_edit.html", {"flag": flag, "form": _form_values(flag)})
 
@@ -186,7 +187,7 @@ def update_flag(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    admin: AdminUser,
+    admin: PageAdmin,
     description: TextField = "",
     enabled: CheckBox = None,
     everyone: CheckBox = None,
@@ -208,7 +209,7 @@ def update_flag(
 
 
 @router.post("/{name}/toggle")
-def toggle_flag(name: str, session: SessionDep, runtime: RuntimeDep, admin: AdminUser) -> RedirectResponse:
+def toggle_flag(name: str, session: SessionDep, runtime: RuntimeDep, admin: PageAdmin) -> RedirectResponse:
     flag = service.get_flag(session, runtime.settings, name)
     _change(session, runtime, admin, name, FlagUpdate(enabled=not flag.enabled))
     return _back_to_list(name)
@@ -216,7 +217,7 @@ def toggle_flag(name: str, session: SessionDep, runtime: RuntimeDep, admin: Admi
 
 @router.post("/{name}/percentage")
 def set_percentage(
-    name: str, session: SessionDep, runtime: RuntimeDep, admin: AdminUser, percentage: TextField = ""
+    name: str, session: SessionDep, runtime: RuntimeDep, admin: PageAdmin, percentage: TextField = ""
 ) -> RedirectResponse:
     """Quick roll-out. An invalid percentage is answered by the 422 error page and changes nothing."""
     service.get_flag(session, runtime.settings, name)
@@ -229,7 +230,7 @@ def set_percentage(
 
 
 @router.post("/{name}/delete")
-def delete_flag(name: str, session: SessionDep, runtime: RuntimeDep, admin: AdminUser) -> RedirectResponse:
+def delete_flag(name: str, session: SessionDep, runtime: RuntimeDep, admin: PageAdmin) -> RedirectResponse:
     service.delete_flag(session, name, events=runtime.events)
     return _back_to_list()
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 
 from modelyard.accounts.auth import AdminUser, OptionalUser
-from modelyard.core.http import RuntimeDep, SessionDep
+from modelyard.core.http import RuntimeDep, SessionDep, is_head
 from modelyard.flags import service
 from modelyard.flags.schemas import FlagCreate, FlagList, FlagOut, FlagUpdate, MyFlags
 
@@ -75,10 +75,10 @@ def delete_flag(name: str, session: SessionDep, runtime: RuntimeDep, admin: Admi
 
 
 @router.get("", response_model=MyFlags)
-def my_flags(runtime: RuntimeDep, user: OptionalUser) -> MyFlags:
+def my_flags(request: Request, runtime: RuntimeDep, user: OptionalUser) -> MyFlags:
     """The flags on for the caller (anonymous callers included) and their A/B variants. Each flag returned
-    counts as one exposure."""
-    enabled = service.evaluator_for(runtime).enabled_for(user, record=True)
+    counts as one exposure (a HEAD request, which sees none of them, counts nothing)."""
+    enabled = service.evaluator_for(runtime).enabled_for(user, record=not is_head(request))
     return MyFlags(
         enabled=sorted(enabled),
         variants={name: variant for name, variant in sorted(enabled.items()) if variant is not None},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from modelyard.core.db import Base, UTCDateTime, utcnow
@@ -34,7 +34,18 @@ class Post(Base):
 
 class Image(Base):
     __tablename__ = "image"
-    __table_args__ = (Index("ix_image_post_index", "post_id", "index"),)
+    __table_args__ = (
+        Index("ix_image_post_index", "post_id", "index"),
+        # The stable public address of a picture is its content address (`images.media`): looked up by key.
+        Index("ix_image_storage_key", "storage_key"),
+        # The BlurHash backfill finds what it has left in constant time (`images.upkeep`).
+        Index(
+            "ix_image_blurhash_missing",
+            "id",
+            postgresql_where=text("blurhash IS NULL"),
+            sqlite_where=text("blurhash IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
@@ -46,6 +57,7 @@ class Image(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     size_kb: Mapped[float] = mapped_column(default=0.0)
+    # Always set at ingestion; NULL only for images stored before that, until `images.fill_blurhashes` runs.
     blurhash: Mapped[str | None] = mapped_column(String(100))
     nsfw_level: Mapped[int] = mapped_column(Integer, default=1)
     # Generation parameters (prompt, sampler, seed…), as parsed from the file or given by the uploader.

@@ -4,8 +4,8 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection
 
+from modelyard.core.bootstrap import load_domain_modules
 from modelyard.core.db import Base
-from modelyard.core.runtime import load_domain_modules
 from modelyard.core.settings import Settings
 
 config = context.config

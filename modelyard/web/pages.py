@@ -17,10 +17,12 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from modelyard import __version__
+from modelyard.catalog import browsing
 from modelyard.catalog.routes.models import Viewer
 from modelyard.core.http import RuntimeDep, SessionDep
 from modelyard.core.jobs.service import count_by_status
 from modelyard.core.ops import check_dependencies
+from modelyard.core.paging import PageRequest
 from modelyard.core.runtime import Runtime
 from modelyard.web.templating import STATIC_DIR, register_nav, render
 
@@ -83,13 +85,13 @@ FEATURES = [
 def home_page(
     request: Request, viewer: Viewer, session: SessionDep, q: str = Query("", max_length=200)
 ) -> HTMLResponse:
-    """The landing page: the pitch, a search box, the latest models (or those matching the search) and what the
-    platform offers."""
-    from modelyard.catalog.pages.browse import browse_models
-
-    query = q.strip()
-    cards, _ = browse_models(session, viewer, text=query, per_page=HOME_MODELS)
-    return render(request, "home.html", {"query": query, "features": FEATURES, "cards": cards})
+    """The landing page: the pitch, a search box, the latest models and what the platform offers. A search shows
+    its results first, where the eye is, through the same listing as the models page."""
+    query = " ".join(q.split())
+    filters = browsing.ModelFilters(text=query or None)
+    found = browsing.browse(session, viewer, filters, request=PageRequest(limit=HOME_MODELS))
+    context = {"query": query, "features": FEATURES, "cards": found.items, "more": found.has_next}
+    return render(request, "home.html", context)
 
 
 def _job_counts(session: Session) -> dict[str, int] | None:

@@ -1,22 +1,27 @@
 """Jinja2 templates shared by every domain's pages: the environment, cache-busted static URLs, the navigation
-registry, and the HTML error page the global error handler falls back to."""
+registry, the filters every template may use, and the site's HTML error page (registered with core's error
+handlers by `install_error_page`)."""
 
 from __future__ import annotations
 
 import hashlib
-import html
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+from starlette.applications import Starlette
 
 from modelyard import __version__
+from modelyard.core.http import plain_error_page, register_error_page
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +137,10 @@ def error_title(status: int) -> tuple[str, str]:
 
 
 def render_error_page(
-    request: Request, status: int, body: dict[str, Any], *, headers: dict[str, str] | None = None
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> HTMLResponse:
-    """The HTML twin of the JSON error body. Never raises: a failing error page would hide the first error."""
+    """The HTML twin of the JSON error body, registered as the site's error page (`install_error_page`). Never
+    raises: a failing error page would hide the first error, so core's plain page answers instead."""
     title, hint = error_title(status)
     context = {
         "status": status,
@@ -148,15 +154,53 @@ def render_error_page(
         return render(request, "error.html", context, status_code=status, headers=headers)
     except Exception:  # the fallback must answer whatever broke the template
         log.exception("error page failed to render", extra={"status": status})
-        return HTMLResponse(_plain_error_page(context), status_code=status, headers=headers)
+        return plain_error_page(status, body, headers, title=title, site=SITE_NAME)
 
 
-def _plain_error_page(context: dict[str, Any]) -> str:
-    escaped = {key: html.escape(str(value)) for key, value in context.items()}
-    request_line = f"<p>Request id: <code>{escaped['request_id']}</code></p>" if context["request_id"] else ""
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escaped['title']} · {SITE_NAME}</title></head><body>"
-        f"<h1>{escaped['title']}</h1><p>{escaped['detail'] or escaped['hint']}</p>{request_line}"
-        '<p><a href="/">Go to the home page</a></p></body></html>'
-    )
+def install_error_page(app: Starlette) -> None:
+    register_error_page(app, render_error_page)
+
+
+# --- filters every domain's templates use -------------------------------------------------------------------
+
+
+def when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def ago(moment: datetime | None, now: datetime | None = None) -> str:
+    """`3 minutes ago`, `in 2 days`: coarse on purpose, the exact time is in the title."""
+    if moment is None:
+        return "never"
+    seconds = int(((now or datetime.now(UTC)) - moment).total_seconds())
+    future, seconds = seconds < 0, abs(seconds)
+    if seconds < 60:
+        return "just now"
+    for unit, size in (("year", 31_536_000), ("month", 2_592_000), ("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            text = f"{count} {unit}{'s' if count != 1 else ''}"
+            return f"in {text}" if future else f"{text} ago"
+    return "just now"
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linkify(text: str) -> Markup:
+    """Plain text with its http(s) links clickable; everything else escaped (Markup.format escapes the URL)."""
+    pieces: list[Markup] = []
+    last = 0
+    for match in _URL.finditer(text):
+        pieces.append(escape(text[last : match.start()]))
+        pieces.append(Markup('<a href="{0}" rel="noopener noreferrer">{0}</a>').format(match.group(0)))
+        last = match.end()
+    pieces.append(escape(text[last:]))
+    return Markup("").join(pieces)
+
+
+def urlquote(value: object) -> str:
+    return quote(str(value), safe="")
+
+
+templates.env.filters.update(when=when, ago=ago, linkify=linkify, urlquote=urlquote)

@@ -7,7 +7,7 @@ from modelyard.accounts import moderation, policy
 from modelyard.accounts.auth import Principal
 from modelyard.accounts.models import ModerationAction, Role, User
 from modelyard.core.runtime import Runtime
-from tests.support.factories import create_api_key, create_dead_job, create_user, log_in
+from tests.support.factories import create_api_key, create_user, log_in
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -141,20 +141,6 @@ def test_role_change_is_recorded_and_rotates_the_users_sessions(client: TestClie
     assert client.get("/api/account").status_code == 401
     detail = client.get(f"/api/admin/users/{target.id}", headers=bearer(admin_key)).json()
     assert detail["history"][0]["detail"] == {"from": "user", "to": "moderator"}
-
-
-def test_admin_can_list_and_requeue_dead_jobs(client: TestClient, runtime: Runtime, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from modelyard.core.jobs import Job, JobStatus
-
-    job_id = create_dead_job(runtime, tmp_path)
-    admin_key = create_api_key(runtime, create_user(runtime, role=Role.admin))
-    dead = client.get("/api/admin/jobs/dead", headers=bearer(admin_key)).json()
-    assert [d["job_id"] for d in dead] == [job_id] and "flag file" in dead[0]["error"]
-    assert client.post(f"/api/admin/jobs/{job_id}/requeue", headers=bearer(admin_key)).json()["status"] == "pending"
-    with runtime.db.session() as session:
-        assert session.get(Job, job_id).status == JobStatus.pending  # type: ignore[union-attr]
-    moderator_key = create_api_key(runtime, create_user(runtime, role=Role.moderator))
-    assert client.get("/api/admin/jobs/dead", headers=bearer(moderator_key)).status_code == 403
 
 
 def test_a_narrow_key_of_a_moderator_carries_no_staff_powers(client: TestClient, runtime: Runtime) -> None:

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from modelyard.accounts.account_pages import SCOPE_GROUPS
 from modelyard.accounts.models import ApiKey, OAuthAccount, Role, User, UserToken
+from modelyard.accounts.pages.settings import SCOPE_GROUPS
 from modelyard.accounts.scopes import TokenScope
 from modelyard.core.csrf import CSRF_COOKIE
 from modelyard.core.runtime import Runtime

@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import random
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -16,7 +17,9 @@ import pytest
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
-from modelyard.catalog.demo import MODELS, load_demo
+from modelyard.accounts.models import Role, User
+from modelyard.accounts.service import change_password
+from modelyard.catalog.demo import ADMIN, MODELS, demo_credentials, demo_password, load_demo
 from modelyard.catalog.demo_art import ART, draw_preview
 from modelyard.catalog.enums import HashType, ModelStatus
 from modelyard.catalog.files.safetensors import read_header
@@ -26,7 +29,7 @@ from modelyard.core.errors import Conflict
 from modelyard.core.runtime import Runtime
 from modelyard.images.models import Image, Post
 from tests.support.demo import load_demo_catalog
-from tests.support.factories import log_in
+from tests.support.factories import UserFixture, log_in
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,8 +115,8 @@ def test_demo_states_read_through_the_api(runtime: Runtime, client) -> None:
 def test_demo_loads_only_into_an_empty_database(runtime: Runtime) -> None:
     first = run_cli("demo")
     assert first.returncode == 0, first.stderr
-    assert "Their password (shown only now)" in first.stdout
-    assert "demo-mod" in first.stdout
+    assert "Their password: " in first.stdout
+    assert "demo-admin (administrator)" in first.stdout and "demo-mod (moderator)" in first.stdout
     with runtime.db.session() as session:
         assert session.scalar(select(func.count()).select_from(Model)) == len(MODELS)
 
@@ -134,3 +137,50 @@ def test_previews_are_seeded() -> None:
     for art in ART:
         assert draw_preview(art, random.Random(7), (128, 128)) == draw_preview(art, random.Random(7), (128, 128)), art
         assert draw_preview(art, random.Random(7), (128, 128)) != draw_preview(art, random.Random(8), (128, 128)), art
+
+
+def counts(runtime: Runtime) -> tuple[int, int, int]:
+    with runtime.db.session() as session:
+        return (
+            session.scalar(select(func.count()).select_from(User)) or 0,
+            session.scalar(select(func.count()).select_from(Model)) or 0,
+            session.scalar(select(func.count()).select_from(ModelFile)) or 0,
+        )
+
+
+def test_the_demo_has_an_administrator_who_can_log_in(runtime: Runtime, client) -> None:
+    load_demo(runtime)
+    with runtime.db.session() as session:
+        admin = session.scalar(select(User).where(User.username == ADMIN))
+        assert admin is not None and admin.role == Role.admin
+        email = admin.email
+    log_in(client, UserFixture(0, ADMIN, email, demo_password(runtime.settings)))
+    assert client.get("/admin/jobs", headers={"Accept": "text/html"}).status_code == 200
+
+
+def test_demo_credentials_are_printed_again_and_change_nothing(runtime: Runtime) -> None:
+    empty = run_cli("demo", "--credentials")
+    assert empty.returncode == 1 and "holds no demo accounts" in empty.stderr
+    loaded = run_cli("demo")
+    assert loaded.returncode == 0, loaded.stderr
+    password = re.search(r"Their password: (\S+)", loaded.stdout)
+    assert password is not None and password.group(1) == demo_password(runtime.settings)
+    before = counts(runtime)
+    again = run_cli("demo", "--credentials")
+    assert again.returncode == 0, again.stderr
+    assert f"Their password: {password.group(1)}\n" in again.stdout
+    assert "demo-admin (administrator)" in again.stdout and "Log in at http://testserver/login" in again.stdout
+    assert counts(runtime) == before
+
+
+def test_credentials_say_so_once_the_administrator_changed_the_password(runtime: Runtime) -> None:
+    load_demo(runtime)
+    with runtime.db.transaction() as session:
+        admin = session.scalar(select(User).where(User.username == ADMIN))
+        assert admin is not None
+        new = "a brand new passphrase"
+        change_password(session, admin, current=demo_password(runtime.settings), new=new, keep_session_id=None)
+    found = demo_credentials(runtime)
+    assert found is not None and found.password is None
+    assert "changed since the demo was loaded" in found.describe()
+    assert demo_password(runtime.settings) not in found.describe()

@@ -202,11 +202,12 @@ class TestFiles:
         (header_length,) = struct.unpack("<Q", data[:8])
         assert body["hashes"] == {
             "SHA256": sha,
+            "AutoV1": hashlib.sha256(data[0x100000:0x110000]).hexdigest().upper()[:8],
             "AutoV2": sha[:10],
             "AutoV3": hashlib.sha256(data[8 + header_length :]).hexdigest().upper()[:12],
             "CRC32": struct.pack("<I", zlib.crc32(data)).hex().upper(),
             "BLAKE3": body["hashes"]["BLAKE3"],
-        }  # AutoV1 is absent under 2 MiB
+        }  # AutoV1 too, for a file under 2 MiB (the SHA-256 of what it has at 1 MiB)
         # Read from the content: the form said fp16, the tensors are F32.
         assert body["metadata"] == {"format": "SafeTensor", "fp": "fp32"}
         assert body["primary"] is True and body["size_kb"] == pytest.approx(len(data) / 1024)
@@ -261,7 +262,7 @@ class TestHashing:
         assert size == 11
         assert digests["CRC32"] == "85114A0D"  # Civitai scanner's test vector (little-endian bytes)
         assert digests["BLAKE3"].startswith("D74981EF") and digests["BLAKE3"].endswith("1A9E24")
-        assert "AutoV1" not in digests
+        assert digests["AutoV1"] == "E3B0C442"
 
     def test_autov1_and_chunk_boundaries(self):
         data = bytes(range(256)) * (3 * 1024 * 1024 // 256)

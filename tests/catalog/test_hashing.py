@@ -65,7 +65,21 @@ def test_reference_vectors():
     assert digests["CRC32"] == "85114A0D"  # Civitai scanner's test vector (little-endian bytes)
     assert digests["BLAKE3"].startswith("D74981EF") and digests["BLAKE3"].endswith("1A9E24")
     assert digests["SHA256"] == hashlib.sha256(b"hello world").hexdigest().upper()
-    assert "AutoV1" not in digests
+    assert digests["AutoV1"] == "E3B0C442"  # nothing at 1 MiB: the SHA-256 of no bytes, as A1111 computes it
+
+
+@pytest.mark.parametrize(
+    "size",
+    [0, 1, 0x100000 - 1, 0x100000, 0x100000 + 1, 0x100000 + 0x8000, 0x110000, 0x110000 + 1, 0x200000 - 1, 0x200000],
+)
+def test_autov1_is_the_bytes_at_one_mib_for_every_size(size: int):
+    """A1111's model hash (`file.seek(0x100000); sha256(file.read(0x10000))[:8]`): whatever of the 64 KiB at 1 MiB
+    the file has, so for every file, the empty read of a small one included (Civitai always sends AutoV1)."""
+    data = random.Random(size).randbytes(size)
+    expected = hashlib.sha256(data[0x100000:0x110000]).hexdigest().upper()[:8]
+    assert hash_stream(io.BytesIO(data), buffer_size=65536)[0]["AutoV1"] == expected
+    assert hash_chunks([data])[0]["AutoV1"] == expected
+    assert len(expected) == 8
 
 
 def test_random_sizes_match_the_serial_hasher():

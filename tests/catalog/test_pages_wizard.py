@@ -64,8 +64,9 @@ def test_the_wizard_creates_uploads_and_publishes(client: TestClient, runtime: R
     client.cookies.clear()
     public = view(client, f"/models/{model_id}")
     assert public.status_code == 200
+    shown = public.text.replace("<wbr>", "")  # file names carry break points
     for expected in ("Forest spirits", "forest_spirits.safetensors", sha256, "<code>spiritstyle</code>", "SDXL 1.0"):
-        assert expected in public.text, expected
+        assert expected in shown, expected
     assert "<strong>forest spirits</strong>" in public.text and "Commercial use: Image, Rent" in public.text
 
 
@@ -142,7 +143,7 @@ def test_publishing_a_new_version_of_a_published_model(client: TestClient, runti
     published = form(client, f"/model-versions/{version_id}/publish", {"when": "now"})
     assert published.headers["location"] == f"/models/{made.id}?modelVersionId={version_id}&done=published"
     client.cookies.clear()
-    assert "v2.safetensors" in view(client, f"/models/{made.id}?modelVersionId={version_id}").text
+    assert "v2.safetensors" in view(client, f"/models/{made.id}?modelVersionId={version_id}").text.replace("<wbr>", "")
 
 
 def test_an_upload_without_a_file_is_refused(client: TestClient, runtime: Runtime) -> None:

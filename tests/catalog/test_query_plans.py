@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Select, event, insert, select, text
 
 from modelyard.accounts.models import User
-from modelyard.catalog import queries
+from modelyard.catalog import browsing, queries
 from modelyard.catalog.enums import HashType, ModelStatus, ModelType
 from modelyard.catalog.lifecycle.visibility import listable_models
 from modelyard.catalog.models import Model, ModelFile, ModelFileHash, ModelVersion
@@ -132,7 +132,7 @@ MODEL_TABLES = ("model", "model_version")
 PUBLIC = (listable_models(None), Model.status == ModelStatus.Published)
 NEWEST = (Model.published_at.desc(), Model.id.desc())
 CASES = {
-    # catalog.pages.browse_models: the public list, newest first, and the same for one type
+    # catalog.browsing (models page, site and v1 lists): the public list, newest first, and the same for one type
     "published newest first": (select(Model).where(*PUBLIC).order_by(*NEWEST).limit(50), "ix_model_status_published"),
     "published of a type": (
         select(Model).where(*PUBLIC, Model.type == ModelType.Checkpoint).order_by(*NEWEST).limit(50),
@@ -183,3 +183,21 @@ def test_owner_dashboard_reads_by_index(catalog: Runtime) -> None:
         queries.owner_models(session, FIRST + 7)
     assert uses(found[0], "ix_model_user_status"), found[0]
     assert not [line for line in found[0] if line.startswith("Seq Scan") and line.split()[-1] in MODEL_TABLES]
+
+
+LISTINGS = {
+    # catalog.browsing's own statements, as the models page, the site's list and /api/v1/models run them
+    "newest": (browsing.ModelFilters(), browsing.ModelSort.Newest, "ix_model_status_published"),
+    "newest of a type": (browsing.ModelFilters(types=("Checkpoint",)), browsing.ModelSort.Newest,
+                         "ix_model_type_status_published"),
+    "most downloaded": (browsing.ModelFilters(), browsing.ModelSort.MostDownloaded, "ix_model_status_downloads"),
+    "a creator's": (browsing.ModelFilters(user_id=FIRST + 7), browsing.ModelSort.Newest, "ix_model_user_status"),
+}  # fmt: skip
+
+
+def test_the_listing_reads_by_index(catalog: Runtime) -> None:
+    found = {}
+    for case, (filters, sort, _) in LISTINGS.items():
+        found[case] = plan_of(catalog, browsing.statement(None, filters, sort).params(limit=25))
+    misses = {case: plan for case, plan in found.items() if not uses(plan, LISTINGS[case][2])}
+    assert not misses, misses

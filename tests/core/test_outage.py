@@ -11,8 +11,9 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
+from modelyard.core.bootstrap import build_runtime
 from modelyard.core.http import RuntimeDep
-from modelyard.core.runtime import Runtime, build_runtime, set_runtime
+from modelyard.core.runtime import Runtime, set_runtime
 from modelyard.core.settings import Settings
 from tests.support.tcpproxy import TcpProxy
 

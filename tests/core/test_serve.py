@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
 
 import httpx
 
+from modelyard.catalog.demo import demo_password, load_demo
 from modelyard.core.runtime import Runtime
 from tests.support.catalog import create_model
 from tests.support.factories import METRICS_HEADERS, create_api_key, create_user
@@ -66,3 +68,37 @@ def test_an_unpublished_model_leaves_every_web_process_at_once(runtime: Runtime,
         assert [listed() for _ in range(30)] == [False] * 30
     finally:
         stop(server)
+
+
+def test_start_up_ends_with_the_demo_credentials_above_the_request_log(runtime: Runtime, tmp_path: Path) -> None:
+    """Whoever ran `make run` finds how to log in right above the request log, long after `modelyard demo`
+    printed it. Its log goes to a file here, so it is JSON (`MODELYARD_LOG_FORMAT=auto`)."""
+    load_demo(runtime)
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    server = start_modelyard(["serve", "--port", str(port)], log_path, MODELYARD_LOG_FORMAT="auto")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        httpx.get(f"http://127.0.0.1:{port}/models")
+    finally:
+        stop(server)
+    entries = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    messages = [entry["message"] for entry in entries]
+    started = messages.index("modelyard started")
+    demo = next(n for n, message in enumerate(messages) if message.startswith("Demo accounts: demo-admin"))
+    first_request = next(n for n, entry in enumerate(entries) if entry["logger"] == "modelyard.access")
+    assert started < demo < first_request
+    assert f"Their password: {demo_password(runtime.settings)}" in messages[demo]
+
+
+def test_without_the_demo_start_up_says_nothing_of_it(runtime: Runtime, tmp_path: Path) -> None:
+    create_user(runtime, username="demo-admin")  # the name alone is not the demo
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    server = start_modelyard(["serve", "--port", str(port)], log_path, MODELYARD_LOG_FORMAT="console")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+    finally:
+        stop(server)
+    text = log_path.read_text()
+    assert "modelyard started" in text and "Demo accounts" not in text

@@ -82,10 +82,11 @@ def test_non_admin_gets_the_403_page(client: TestClient, runtime: Runtime) -> No
     assert stored(runtime, "sneaky") is None
 
 
-def test_anonymous_visitor_gets_the_401_page(client: TestClient) -> None:
+def test_anonymous_visitor_is_sent_to_log_in(client: TestClient) -> None:
+    """As on every page of the administration area: the log-in form, then back here."""
     response = client.get(PAGE, headers=HTML)
-    assert response.status_code == 401
-    assert "Sign in required" in response.text
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2Fadmin%2Fflags"
 
 
 def test_create_form_stores_the_flag_and_redirects(client: TestClient, admin: dict[str, str], runtime: Runtime) -> None:

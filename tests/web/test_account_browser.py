@@ -148,3 +148,19 @@ def test_admin_users_screenshot(context: BrowserContext, runtime: Runtime) -> No
     assert page.locator(".data-table tbody tr").count() == 5
     screenshot(page, "admin-users.png")
     assert problems.items == []
+
+
+def test_error_pages_of_a_logged_in_visitor_are_the_sites_own(context: BrowserContext, runtime: Runtime) -> None:
+    """A 404 and a 403 after logging in: the site's styled page, its header showing who is logged in, its menu
+    working (they render after the request's session has ended; they used to come out as bare HTML)."""
+    user = create_user(runtime)
+    page = context.new_page()
+    log_in_through_the_form(page, user)
+    page.wait_for_url("**/", wait_until="networkidle")
+    for path, heading in (("/models/999999", "Page not found"), ("/admin", "Access denied")):
+        page.goto(path, wait_until="networkidle")
+        assert page.get_by_role("heading", level=1).inner_text() == heading
+        assert page.evaluate("getComputedStyle(document.body).margin") == "0px", "the site's stylesheet applies"
+        account_menu(page, user.username)
+        assert page.get_by_role("button", name="Log out").is_visible()
+    screenshot(page, "error-page-logged-in.png")

@@ -23,13 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
+from modelyard.catalog.access import require_writer
 from modelyard.catalog.enums import HashType, ModelStatus, ScanResult
 from modelyard.catalog.files import service as files
 from modelyard.catalog.files.hashing import hash_stream
 from modelyard.catalog.files.inspect import Inspection, inspect_file
 from modelyard.catalog.files.safetensors import encode_header
 from modelyard.catalog.models import ModelFile, ModelVersion
-from modelyard.catalog.service import require_editor
 from modelyard.core.db import on_commit
 from modelyard.core.errors import AppError, Conflict, ServiceUnavailable, ValidationFailed
 from modelyard.core.jobs import enqueue
@@ -45,7 +45,7 @@ def can_convert() -> bool:
 
 def request_conversion(session: Session, actor: User, file: ModelFile) -> None:
     """Queue the conversion of a clean pickle; what cannot be converted is refused with the reason."""
-    require_editor(actor, file.version.model)
+    require_writer(actor, file.version.model)
     if (file.metadata_ or {}).get("format") != "PickleTensor":
         raise Conflict("Only pickle checkpoints (.ckpt, .pt, .bin) are converted; this file needs no conversion")
     if file.pickle_scan_result != ScanResult.Success or file.virus_scan_result == ScanResult.Danger:

@@ -2,6 +2,8 @@
 file choice and download file names, and a 307 to a short-lived signed URL of the stored object.
 
 `resolve_download` decides; the route turns its refusals into JSON for API clients and redirects for browsers.
+`record_download` is the whole of counting that happens in the request: an event in memory, counted later
+(catalog.stats).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy
 from modelyard.accounts.models import User
+from modelyard.catalog import stats, stats_buffer
 from modelyard.catalog.enums import (
     FILE_FORMATS,
     FILE_SIZES,
@@ -31,6 +34,7 @@ from modelyard.catalog.files.service import primary_file
 from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
 from modelyard.core.db import utcnow
+from modelyard.core.runtime import Runtime
 
 FILTER_KEYS = ("format", "size", "fp", "quantType")
 
@@ -151,6 +155,13 @@ def choose_file(
     if any(metadata.get(key) != value for key, value in asked.items()):
         return None
     return chosen
+
+
+def record_download(runtime: Runtime, version_id: int, downloader: str) -> None:
+    """Note a granted download of a published version by `downloader` ("user:<id>", or a keyed hash of an address).
+    It joins this process's buffer of events, written to the database within a second; the aggregation job counts
+    it within a minute, once per downloader per version per UTC day. Never raises, never waits."""
+    stats_buffer.buffered(runtime).add(stats.VERSION_DOWNLOADS, entity_id=version_id, actor=downloader)
 
 
 # --- file names ---------------------------------------------------------------------------------------------------

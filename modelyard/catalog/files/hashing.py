@@ -3,7 +3,9 @@
 `FileHasher` takes chunks as they come (an upload being copied); `hash_stream` reads a whole file itself and
 overlaps reading with hashing on worker threads, for files already stored.
 
-| AutoV1 | SHA-256 of the 64 KiB at offset 1 MiB, 8 hex; absent for files under 2 MiB |
+| AutoV1 | SHA-256 of the (up to) 64 KiB at offset 1 MiB, 8 hex, for every file: a file of 1 MiB or less has no
+  bytes there, so its AutoV1 is the SHA-256 of nothing, E3B0C442 (A1111's "model hash", which Civitai always sends;
+  strict clients require the key) |
 | AutoV2 | the first 10 hex of SHA256 |
 | AutoV3 | SHA-256 after a safetensors header (8-byte length + JSON), 12 hex |
 | SHA256, BLAKE3 | of the whole file |
@@ -27,7 +29,9 @@ if TYPE_CHECKING:
 
 from modelyard.catalog.enums import HashType
 
-_V1_START, _V1_LEN, _V1_MIN_SIZE = 0x100000, 0x10000, 0x200000
+_V1_START, _V1_LEN = 0x100000, 0x10000
+# The AutoV1 of every file of 1 MiB or less (the SHA-256 of no bytes): it names no file, so lookups skip it.
+EMPTY_AUTOV1 = hashlib.sha256(b"").hexdigest().upper()[:8]
 _V3_HEADER_LIMIT = 16 * 1024 * 1024
 STREAM_BUFFER = 8 * 1024 * 1024
 STREAM_BUFFERS = 4  # in flight at once: reading runs up to three buffers ahead of the slowest hash
@@ -69,7 +73,7 @@ class FileHasher:
         self._size = end
 
     def digests(self) -> dict[HashType, str]:
-        return _digests(self._sha256, self._v1, self._v3, self._blake3, self._crc, self._size)
+        return _digests(self._sha256, self._v1, self._v3, self._blake3, self._crc)
 
 
 def hash_chunks(chunks: Iterable[bytes]) -> tuple[dict[HashType, str], int]:
@@ -106,7 +110,7 @@ def hash_stream(reader: BinaryIO, *, buffer_size: int = STREAM_BUFFER) -> tuple[
             v1.update(view[lo - start : hi - start])
 
     size = _pipeline(reader, buffers, first, [whole, after_header, the_rest])
-    return _digests(sha256, v1, v3, blake, crc, size), size
+    return _digests(sha256, v1, v3, blake, crc), size
 
 
 def _pipeline(
@@ -162,15 +166,13 @@ def _v3_start(head: bytes) -> int:
     return 8 + header_length if header_length < _V3_HEADER_LIMIT else 8
 
 
-def _digests(sha256: Hash, v1: Hash, v3: Hash, blake: blake3.blake3, crc: int, size: int) -> dict[HashType, str]:
+def _digests(sha256: Hash, v1: Hash, v3: Hash, blake: blake3.blake3, crc: int) -> dict[HashType, str]:
     whole = sha256.hexdigest().upper()
-    found = {
+    return {
         HashType.SHA256: whole,
+        HashType.AutoV1: v1.hexdigest().upper()[:8],
         HashType.AutoV2: whole[:10],
         HashType.AutoV3: v3.hexdigest().upper()[:12],
         HashType.CRC32: struct.pack("<I", crc & 0xFFFFFFFF).hex().upper(),
         HashType.BLAKE3: blake.hexdigest().upper(),
     }
-    if size >= _V1_MIN_SIZE:
-        found[HashType.AutoV1] = v1.hexdigest().upper()[:8]
-    return found

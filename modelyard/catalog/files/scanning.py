@@ -2,7 +2,8 @@
 never loaded, in a child process with memory and time limits (catalog/files/pickle_scan.py); a file importing anything
 outside the rebuild functions of torch, numpy and collections is Danger. Virus scanning: with
 `MODELYARD_CLAMD_ADDRESS` set, every file is streamed to ClamAV (core/virus.py); without it
-`virus_scan_result` stays Pending, saying so.
+`virus_scan_result` stays Pending and every file says, once, that it was not scanned for viruses on this server
+(`virus_scan_message`), in the API and on its page.
 
 A Danger result from either hides the file, and its version goes down as a violation through the lifecycle's
 scan trigger. An Error result (a scan that could not finish: too large, timed out, unreadable) hides the file too
@@ -41,7 +42,9 @@ from modelyard.core.virus import Clamd, Verdict, VirusScan
 log = logging.getLogger("modelyard.catalog")
 # Formats whose loaders run no code: nothing to scan. Only safetensors, whose header was parsed and checked in full
 # on upload; GGUF and ONNX are told by a few leading bytes, which a pickle can carry too, so they are walked.
-NO_VIRUS_SCANNER = "No virus scanner is configured on this server"
+# Until a virus scanner is configured, what every file says of its virus scan (its result stays Pending, one of
+# Civitai's four values, so clients that check it keep working).
+NOT_SCANNED = "Not scanned for viruses on this server"
 STALLED_AFTER = timedelta(hours=1)
 # raw_scan_result["heldByScan"]: the scan hid the file, so a later clean scan shows it again.
 HELD_BY_SCAN = "heldByScan"
@@ -88,6 +91,19 @@ def rescan_stalled(session: Session) -> None:
     ).all()
     for file in shown:
         _hold(session, file)
+
+
+def virus_scanner_configured() -> bool:
+    return bool(get_runtime().settings.clamd_address)
+
+
+def virus_scan_message(result: str, message: str | None, *, scanner: bool) -> str | None:
+    """What a file says of its virus scan, in the API and on its page: while it is Pending, that it was not scanned
+    on this server when no scanner is configured (whatever an earlier scan job recorded), else nothing yet; once
+    scanned, the scanner's own message."""
+    if result == ScanResult.Pending:
+        return None if scanner else NOT_SCANNED
+    return message
 
 
 def request_scan(session: Session, file_id: int) -> None:
@@ -161,7 +177,7 @@ def _record(
         return
     dangers = []
     if clamd is None:
-        file.virus_scan_message = file.virus_scan_message or NO_VIRUS_SCANNER
+        file.virus_scan_message = NOT_SCANNED
     elif virus is not None and file.virus_scan_result == ScanResult.Pending:
         file.virus_scan_result, file.virus_scan_message = _VIRUS_RESULT[virus.verdict], virus.message
         if virus.verdict is Verdict.INFECTED:

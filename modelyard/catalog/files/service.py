@@ -11,6 +11,7 @@ from typing import Any, BinaryIO, cast
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
+from modelyard.catalog.access import require_writer
 from modelyard.catalog.enums import (
     FILE_FORMATS,
     FILE_FP,
@@ -25,7 +26,6 @@ from modelyard.catalog.files.inspect import Inspection, inspect_file
 from modelyard.catalog.files.scanning import request_scan
 from modelyard.catalog.lifecycle import effects
 from modelyard.catalog.models import ModelFile, ModelFileHash, ModelVersion
-from modelyard.catalog.service import require_editor
 from modelyard.core.db import on_commit
 from modelyard.core.errors import BadRequest, Conflict, PayloadTooLarge, ValidationFailed
 from modelyard.core.runtime import get_runtime
@@ -94,7 +94,7 @@ def prepare_file(
     actor: User, version: ModelVersion, *, filename: str, file_type: str, metadata: Mapping[str, Any] | None
 ) -> tuple[str, dict[str, Any]]:
     """Check that `actor` may add a file of this type and name to `version`: its clean name and metadata."""
-    require_editor(actor, version.model)
+    require_writer(actor, version.model)
     if version.status == ModelStatus.Deleted:
         raise Conflict(f"Version {version.id} is Deleted")
     if file_type not in FILE_TYPES:
@@ -205,7 +205,7 @@ def add_file(
 def remove_file(session: Session, actor: User, file: ModelFile) -> None:
     """Delete a file; a published version keeps at least one. The stored object goes once the delete commits."""
     version = file.version
-    require_editor(actor, version.model)
+    require_writer(actor, version.model)
     live = [other for other in version.files if other.replaced_at is None and other.id != file.id]
     if version.status == ModelStatus.Published and not live:
         raise Conflict("A published version keeps at least one file: upload its replacement first")

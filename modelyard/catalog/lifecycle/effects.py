@@ -1,13 +1,13 @@
-"""What moves along with a change of status: posts and their images, the model's lastVersionAt, the search
-outbox, caches, other domains' hooks and live events. Used by `lifecycle`, which decides the changes."""
+"""What moves along with a change of status: the model's lastVersionAt, the search outbox, caches, other domains'
+hooks (what they keep for a version, such as its posts and images, goes down and comes back with it) and live
+events. Used by `lifecycle`, which decides the changes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
@@ -15,10 +15,10 @@ from modelyard.catalog.enums import ModelStatus
 from modelyard.catalog.models import Model, ModelVersion
 from modelyard.core.db import on_commit
 from modelyard.core.runtime import get_runtime
-from modelyard.images.models import Image, Post
 from modelyard.search import outbox
 
 UNPUBLISH_META = ("unpublishedAt", "unpublishedBy", "unpublishedReason", "customMessage", "unpublishedWithModel")
+EARLY_ACCESS_PURCHASE = "hadEarlyAccessPurchase"
 
 Hook = Callable[[Session, Model], None]
 _visibility_hooks: list[Hook] = []
@@ -35,52 +35,37 @@ def ids_of(versions: Iterable[ModelVersion]) -> list[int]:
     return [version.id for version in versions]
 
 
-def hide_posts(session: Session, version_ids: list[int], actor: User | None, now: datetime) -> list[int]:
-    """Posts of these versions lose publishedAt (kept as metadata.prevPublishedAt); returns their image ids."""
-    if not version_ids:
-        return []
-    posts = session.scalars(
-        select(Post).where(Post.model_version_id.in_(version_ids), Post.published_at.is_not(None))
-    ).all()
-    for post in posts:
-        assert post.published_at is not None
-        post.metadata_ = {
-            **(post.metadata_ or {}),
-            "prevPublishedAt": iso(post.published_at),
-            "unpublishedAt": iso(now),
-            "unpublishedBy": actor.id if actor else None,
-            "hiddenWithVersion": True,
-        }
-        post.published_at = None
-    return images_of_posts(session, [post.id for post in posts])
+class VersionContent(Protocol):
+    """What another domain keeps for a version and hides and shows with it (images: its posts)."""
+
+    def hide(self, session: Session, version_ids: list[int], actor: User | None, now: datetime) -> None:
+        """These versions went down: their content goes down with them, remembering it was published."""
+        ...
+
+    def show(self, session: Session, versions: list[ModelVersion], owner_id: int, now: datetime) -> None:
+        """These versions came up: what went down with them comes back, and what waited for them goes live."""
+        ...
 
 
-def show_posts(session: Session, versions: list[ModelVersion], owner_id: int, now: datetime) -> list[int]:
-    """Posts hidden with these versions come back with their first publication date (anyone's: a reviewer's
-    post went down with the version too), and the owner's never-published showcase posts go live."""
-    if not versions:
-        return []
-    hidden = session.scalars(
-        select(Post).where(Post.model_version_id.in_(ids_of(versions)), Post.published_at.is_(None))
-    ).all()
-    shown = []
-    for post in hidden:
-        metadata = dict(post.metadata_ or {})
-        if not metadata.pop("hiddenWithVersion", False) and post.user_id != owner_id:
-            continue  # someone else's draft: theirs to publish
-        previous = metadata.pop("prevPublishedAt", None)
-        metadata.pop("unpublishedAt", None)
-        metadata.pop("unpublishedBy", None)
-        post.published_at = datetime.fromisoformat(previous) if previous else now
-        post.metadata_ = metadata
-        shown.append(post.id)
-    return images_of_posts(session, shown)
+_version_content: list[VersionContent] = []
 
 
-def images_of_posts(session: Session, post_ids: list[int]) -> list[int]:
-    if not post_ids:
-        return []
-    return list(session.scalars(select(Image.id).where(Image.post_id.in_(post_ids))))
+def on_version_visibility(handler: VersionContent) -> VersionContent:
+    """Register what a domain hides and shows with versions, called in the transaction of each change."""
+    _version_content.append(handler)
+    return handler
+
+
+def hide_version_content(session: Session, version_ids: list[int], actor: User | None, now: datetime) -> None:
+    if version_ids:
+        for handler in list(_version_content):
+            handler.hide(session, version_ids, actor, now)
+
+
+def show_version_content(session: Session, versions: list[ModelVersion], owner_id: int, now: datetime) -> None:
+    if versions:
+        for handler in list(_version_content):
+            handler.show(session, versions, owner_id, now)
 
 
 def refresh_last_version_at(session: Session, model: Model) -> None:
@@ -91,10 +76,9 @@ def refresh_last_version_at(session: Session, model: Model) -> None:
     model.last_version_at = max(published) if published else None
 
 
-def after_change(session: Session, model: Model, *, visible: bool, image_ids: list[int]) -> None:
+def after_change(session: Session, model: Model) -> None:
     """Search, caches, hooks and live events: everything outside the rows themselves."""
     outbox.queue(session, "models", [model.id], "update" if model.status == ModelStatus.Published else "delete")
-    outbox.queue(session, "images", image_ids, "update" if visible else "delete")
     for hook in list(_visibility_hooks):
         hook(session, model)
     runtime = get_runtime()
@@ -133,12 +117,12 @@ def clear_unpublished(meta: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def had_early_access_purchase(versions: Iterable[ModelVersion]) -> bool:
-    return any((version.meta or {}).get("hadEarlyAccessPurchase") for version in versions)
+    return any((version.meta or {}).get(EARLY_ACCESS_PURCHASE) for version in versions)
 
 
 def record_early_access_purchase(session: Session, version: ModelVersion) -> None:
     """Called by Buzz when someone buys early access: from then on only a moderator can take the version down."""
-    version.meta = {**(version.meta or {}), "hadEarlyAccessPurchase": True}
+    version.meta = {**(version.meta or {}), EARLY_ACCESS_PURCHASE: True}
     session.flush()
 
 

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy
 from modelyard.accounts.models import User
-from modelyard.catalog.enums import ModelStatus, ScanResult, UnpublishKind
-from modelyard.catalog.files import placement, quarantine
-from modelyard.catalog.lifecycle import effects
-from modelyard.catalog.models import Model, ModelFile, ModelVersion, StatusTransition
+from modelyard.catalog import access
+from modelyard.catalog.enums import ModelStatus, UnpublishKind
+from modelyard.catalog.files import placement
+from modelyard.catalog.lifecycle import effects, notices, readiness
+from modelyard.catalog.models import Model, ModelVersion, StatusTransition
 from modelyard.core.db import utcnow
 from modelyard.core.errors import Conflict, Forbidden, ValidationFailed
 from modelyard.core.jobs import enqueue
@@ -39,8 +40,17 @@ TRANSITIONS: dict[ModelStatus, tuple[ModelStatus, ...]] = {
 }
 # Moves only a moderator (or the system) makes: lifting a violation, restoring deleted content, and marking one.
 _STAFF_ONLY = {(S.UnpublishedViolation, S.Published), (S.Deleted, S.Unpublished)}
+# Moves a version makes only along with its model, never asked for on its own: a Scheduled version goes down with
+# its model (the specification: every version of an unpublished model is Unpublished) and, when the model comes
+# back before the version's time, is Scheduled again for that time.
+_CARRIED = {(S.Scheduled, S.Unpublished), (S.Unpublished, S.Scheduled)}
 _VIOLATION_KINDS = {UnpublishKind.violation, UnpublishKind.legal, UnpublishKind.scan}
 MAX_REASON = 2000
+# The keys of `meta` only the server writes: the unpublishing details, what went down or was deleted with the model
+# (what a republish or a restore brings back), and the early-access purchase mark (which stops an owner from
+# unpublishing). Owners' edits of meta leave them as they are (`service`).
+DELETED_WITH_MODEL = "deletedWithModel"
+SERVER_META_KEYS = frozenset({*effects.UNPUBLISH_META, DELETED_WITH_MODEL, effects.EARLY_ACCESS_PURCHASE})
 
 
 def allowed_next(status: ModelStatus) -> tuple[ModelStatus, ...]:
@@ -75,9 +85,11 @@ def _move(
     trigger: str,
     reason: str | None = None,
     message: str | None = None,
+    carried: bool = False,
 ) -> None:
     current = entity.status
-    check_transition(_label(entity), current, target)
+    if not (carried and isinstance(entity, ModelVersion) and (current, target) in _CARRIED):
+        check_transition(_label(entity), current, target)
     if (current, target) in _STAFF_ONLY and not _is_staff(actor):
         raise Forbidden(f"Only a moderator can move {_label(entity)} from {current.value} to {target.value}")
     entity.status = target
@@ -117,7 +129,7 @@ def _clean_text(value: str | None, what: str, *, required: bool = False) -> str 
 
 
 def _require_manager(actor: User | None, model: Model) -> None:
-    if actor is not None and not policy.is_owner_or_moderator(actor, model.user_id):
+    if actor is not None and not access.may_write(actor, model):
         raise Forbidden("Only the model's owner or a moderator can do this")
 
 
@@ -125,29 +137,6 @@ def _require_can_publish(actor: User | None, model: Model) -> None:
     _require_manager(actor, model)
     if actor is not None and not policy.is_moderator(actor) and not policy.can_post(actor):
         raise Forbidden("Your account is muted: you cannot publish for now")
-
-
-def _live_files(version: ModelVersion) -> list[ModelFile]:
-    return [file for file in version.files if file.replaced_at is None]
-
-
-def _check_publishable(version: ModelVersion) -> None:
-    files = _live_files(version)
-    if not files:
-        raise Conflict(f"Version {version.name!r} has no files: upload one before publishing it")
-    for file in files:
-        if ScanResult.Danger in (file.pickle_scan_result, file.virus_scan_result):
-            raise Conflict(f"File {file.name!r} of version {version.name!r} failed its scan and cannot be published")
-        if quarantine.awaits_first_scan(file):
-            raise Conflict(
-                f"File {file.name!r} of version {version.name!r} is still being scanned: publish it once the scan "
-                "has passed (usually within a minute)"
-            )
-        if quarantine.is_held(file):
-            raise Conflict(
-                f"File {file.name!r} of version {version.name!r} could not be scanned: it cannot be published until "
-                "a moderator decides"
-            )
 
 
 # --- publishing ------------------------------------------------------------------------------------------------
@@ -162,21 +151,6 @@ def _set_published(session: Session, version: ModelVersion, actor: User | None, 
         version.early_access_ends_at = version.published_at + timedelta(days=version.early_access_days)
 
 
-def _versions_to_publish(model: Model, version_ids: list[int] | None) -> list[ModelVersion]:
-    if version_ids is not None:
-        by_id = {version.id: version for version in model.versions}
-        unknown = [vid for vid in version_ids if vid not in by_id]
-        if unknown:
-            raise ValidationFailed(f"Versions {unknown} are not versions of model {model.id}")
-        return [by_id[vid] for vid in version_ids if by_id[vid].status != S.Published]
-    return [
-        version
-        for version in model.versions
-        if version.status in (S.Draft, S.Training, S.Scheduled)
-        or (version.status in (S.Unpublished, S.UnpublishedViolation) and version.meta.get("unpublishedWithModel"))
-    ]
-
-
 def publish_model(
     session: Session,
     model: Model,
@@ -186,26 +160,43 @@ def publish_model(
     trigger: str = "manual",
 ) -> None:
     """Publish (or republish) a model with its versions: by default its drafts and the versions that went down
-    with it; `version_ids` names them instead. publishedAt keeps its first value."""
+    with it (those scheduled for later are Scheduled again); `version_ids` names them instead. publishedAt keeps
+    its first value."""
     _require_can_publish(actor, model)
     check_transition(_label(model), model.status, S.Published)
-    versions = _versions_to_publish(model, version_ids)
-    for version in versions:
-        _check_publishable(version)
+    now = utcnow()
+    versions, rescheduled = readiness.versions_to_bring(model, version_ids, now)
+    for version in (*versions, *rescheduled):
+        readiness.check_publishable(version)
     if not versions and not any(v.status == S.Published for v in model.versions):
+        if rescheduled:
+            names = ", ".join(repr(v.name) for v in rescheduled)
+            raise Conflict(
+                f"No version would be published now: {names} is scheduled for later. Publish the model once its "
+                "time has come, or name the version in version_ids to publish it now"
+            )
         if any(v.status in (S.Unpublished, S.UnpublishedViolation) for v in model.versions):
             raise Conflict("No version would be published: name the unpublished ones to bring back in version_ids")
         raise Conflict("A model needs at least one version with a file before it can be published")
-    now = utcnow()
     _move(session, model, S.Published, actor, trigger=trigger)
     model.published_at = model.published_at or now
     model.scheduled_for = None
     model.meta = effects.clear_unpublished(model.meta)
     for version in versions:
         _set_published(session, version, actor, now, trigger)
-    image_ids = effects.show_posts(session, [v for v in model.versions if v.status == S.Published], model.user_id, now)
+    for version in rescheduled:
+        _reschedule(session, version, actor, trigger)
+    effects.show_version_content(session, [v for v in model.versions if v.status == S.Published], model.user_id, now)
     effects.refresh_last_version_at(session, model)
-    effects.after_change(session, model, visible=True, image_ids=image_ids)
+    effects.after_change(session, model)
+
+
+def _reschedule(session: Session, version: ModelVersion, actor: User | None, trigger: str) -> None:
+    """A version that went down with its model while Scheduled: Scheduled again, for the time it had."""
+    assert version.scheduled_for is not None
+    _move(session, version, S.Scheduled, actor, trigger=trigger, carried=True)
+    version.meta = effects.clear_unpublished(version.meta)
+    _send_at(session, version.scheduled_for)
 
 
 def publish_version(session: Session, version: ModelVersion, actor: User | None, *, trigger: str = "manual") -> None:
@@ -215,12 +206,12 @@ def publish_version(session: Session, version: ModelVersion, actor: User | None,
     check_transition(_label(version), version.status, S.Published)
     if model.status != S.Published:
         raise Conflict(f"Model {model.id} is {model.status.value}: publish the model, and this version with it")
-    _check_publishable(version)
+    readiness.check_publishable(version)
     now = utcnow()
     _set_published(session, version, actor, now, trigger)
-    image_ids = effects.show_posts(session, [version], model.user_id, now)
+    effects.show_version_content(session, [version], model.user_id, now)
     effects.refresh_last_version_at(session, model)
-    effects.after_change(session, model, visible=True, image_ids=image_ids)
+    effects.after_change(session, model)
 
 
 def schedule_model(
@@ -231,18 +222,18 @@ def schedule_model(
     _require_can_publish(actor, model)
     at = _future(at)
     check_transition(_label(model), model.status, S.Scheduled)
-    versions = [v for v in _versions_to_publish(model, version_ids) if v.status == S.Draft]
+    versions = [v for v in readiness.versions_to_bring(model, version_ids, utcnow())[0] if v.status == S.Draft]
     if not versions:
         raise Conflict("A model needs at least one draft version with a file to be scheduled")
     for version in versions:
-        _check_publishable(version)
+        readiness.check_publishable(version)
     _move(session, model, S.Scheduled, actor, trigger="manual")
     model.scheduled_for = at
     for version in versions:
         _move(session, version, S.Scheduled, actor, trigger="manual")
         version.scheduled_for = at
     _send_at(session, at)
-    effects.after_change(session, model, visible=False, image_ids=[])
+    effects.after_change(session, model)
 
 
 def schedule_version(session: Session, version: ModelVersion, actor: User | None, *, at: datetime) -> None:
@@ -250,11 +241,11 @@ def schedule_version(session: Session, version: ModelVersion, actor: User | None
     _require_can_publish(actor, version.model)
     at = _future(at)
     check_transition(_label(version), version.status, S.Scheduled)
-    _check_publishable(version)
+    readiness.check_publishable(version)
     _move(session, version, S.Scheduled, actor, trigger="manual")
     version.scheduled_for = at
     _send_at(session, at)
-    effects.after_change(session, version.model, visible=False, image_ids=[])
+    effects.after_change(session, version.model)
 
 
 def cancel_schedule(session: Session, entity: Model | ModelVersion, actor: User | None) -> None:
@@ -273,7 +264,7 @@ def cancel_schedule(session: Session, entity: Model | ModelVersion, actor: User 
     for target in targets:
         _move(session, target, S.Draft, actor, trigger="manual")
         target.scheduled_for = None
-    effects.after_change(session, model, visible=False, image_ids=[])
+    effects.after_change(session, model)
 
 
 def _future(at: datetime) -> datetime:
@@ -328,16 +319,33 @@ def unpublish_model(
     now = utcnow()
     _move(session, model, target, actor, trigger=_trigger(kind), reason=reason, message=message)
     model.meta = effects.mark_unpublished(model.meta, actor, now, unpublishedReason=reason, customMessage=message)
-    versions = [v for v in model.versions if v.status == S.Published]
+    versions = _take_versions_down_with(session, model, actor, now, _trigger(kind), reason, message)
+    effects.hide_version_content(session, effects.ids_of(versions), actor, now)
+    effects.refresh_last_version_at(session, model)
+    effects.after_change(session, model)
+    notices.tell_owner_of_takedown(session, model, None, kind=kind, reason=reason, message=message)
+
+
+def _take_versions_down_with(
+    session: Session,
+    model: Model,
+    actor: User | None,
+    now: datetime,
+    trigger: str,
+    reason: str | None,
+    message: str | None,
+) -> list[ModelVersion]:
+    """The specification: every version of an unpublished model becomes Unpublished, the Scheduled ones too (they
+    keep their time, for a republish before it). Returns the versions taken down; they carry
+    `meta.unpublishedWithModel`, so republishing the model brings back exactly these."""
+    versions = [v for v in model.versions if v.status in (S.Published, S.Scheduled)]
     for version in versions:
-        # The specification: every version of an unpublished model becomes Unpublished.
-        _move(session, version, S.Unpublished, actor, trigger=_trigger(kind), reason=reason)
+        carried = version.status == S.Scheduled
+        _move(session, version, S.Unpublished, actor, trigger=trigger, reason=reason, carried=carried)
         version.meta = effects.mark_unpublished(
             version.meta, actor, now, unpublishedReason=reason, customMessage=message, unpublishedWithModel=True
         )
-    image_ids = effects.hide_posts(session, effects.ids_of(versions), actor, now)
-    effects.refresh_last_version_at(session, model)
-    effects.after_change(session, model, visible=False, image_ids=image_ids)
+    return versions
 
 
 def unpublish_version(
@@ -359,12 +367,14 @@ def unpublish_version(
     now = utcnow()
     _move(session, version, target, actor, trigger=_trigger(kind), reason=reason, message=message)
     version.meta = effects.mark_unpublished(version.meta, actor, now, unpublishedReason=reason, customMessage=message)
-    image_ids = effects.hide_posts(session, [version.id], actor, now)
+    effects.hide_version_content(session, [version.id], actor, now)
     effects.refresh_last_version_at(session, model)
     if model.status == S.Published and not any(v.status == S.Published for v in model.versions):
         _move(session, model, target, actor, trigger=_trigger(kind), reason="Its last published version went down")
         model.meta = effects.mark_unpublished(model.meta, actor, now, unpublishedReason=reason, customMessage=message)
-    effects.after_change(session, model, visible=False, image_ids=image_ids)
+        _take_versions_down_with(session, model, actor, now, _trigger(kind), reason, message)  # its Scheduled ones
+    effects.after_change(session, model)
+    notices.tell_owner_of_takedown(session, model, version, kind=kind, reason=reason, message=message)
 
 
 def _trigger(kind: UnpublishKind) -> str:
@@ -385,10 +395,10 @@ def delete_model(session: Session, model: Model, actor: User | None) -> None:
     for version in versions:
         _move(session, version, S.Deleted, actor, trigger="manual")
         version.deleted_at = now
-        version.meta = {**(version.meta or {}), "deletedWithModel": True}
-    image_ids = effects.hide_posts(session, effects.ids_of(versions), actor, now)
+        version.meta = {**(version.meta or {}), DELETED_WITH_MODEL: True}
+    effects.hide_version_content(session, effects.ids_of(versions), actor, now)
     effects.refresh_last_version_at(session, model)
-    effects.after_change(session, model, visible=False, image_ids=image_ids)
+    effects.after_change(session, model)
     placement.place_after_commit(session, effects.ids_of(model.versions))  # download URLs handed out stop working
 
 
@@ -401,12 +411,13 @@ def delete_version(session: Session, version: ModelVersion, actor: User | None) 
     now = utcnow()
     _move(session, version, S.Deleted, actor, trigger="manual")
     version.deleted_at = now
-    image_ids = effects.hide_posts(session, [version.id], actor, now)
+    effects.hide_version_content(session, [version.id], actor, now)
     effects.refresh_last_version_at(session, model)
     if model.status == S.Published and not any(v.status == S.Published for v in model.versions):
         _move(session, model, S.Unpublished, actor, trigger="system", reason="Its last published version was deleted")
         model.meta = effects.mark_unpublished(model.meta, actor, now)
-    effects.after_change(session, model, visible=False, image_ids=image_ids)
+        _take_versions_down_with(session, model, actor, now, "system", None, None)  # its Scheduled ones
+    effects.after_change(session, model)
     placement.place_after_commit(session, [version.id])  # download URLs handed out stop working
 
 
@@ -422,10 +433,10 @@ def restore_model(session: Session, model: Model, actor: User | None) -> None:
     model.deleted_at = model.deleted_by = None
     model.meta = effects.mark_unpublished(model.meta, actor, now)
     for version in model.versions:
-        if version.status == S.Deleted and version.meta.get("deletedWithModel"):
+        if version.status == S.Deleted and version.meta.get(DELETED_WITH_MODEL):
             _move(session, version, S.Unpublished, actor, trigger="manual")
             version.deleted_at = None
-            meta = {key: value for key, value in version.meta.items() if key != "deletedWithModel"}
+            meta = {key: value for key, value in version.meta.items() if key != DELETED_WITH_MODEL}
             version.meta = effects.mark_unpublished(meta, actor, now, unpublishedWithModel=True)
-    effects.after_change(session, model, visible=False, image_ids=[])
+    effects.after_change(session, model)
     placement.place_after_commit(session, effects.ids_of(model.versions))  # the files' objects come back

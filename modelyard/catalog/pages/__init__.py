@@ -1,6 +1,7 @@
 """The catalog's web pages, one module per page group, mounted from `mount_catalog_pages`: browsing (`browse`),
-the model page and its actions (`model`), the create/edit wizard (`edit`, `publish`), the owner's dashboard
-(`dashboard`) and the moderators' pages (`moderation`). What they share is in `common`.
+creators' profiles and tag listings (`profiles`), the model page and its actions (`model`), the create/edit
+wizard (`edit`, `publish`), the owner's dashboard (`dashboard`) and the moderators' pages (`moderation`). What
+they share is in `common`.
 
 Pages call the same services, lifecycle, visibility and queries functions as the JSON API: what a visitor may
 not see answers the site's ordinary 404 page.
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from modelyard.catalog.pages import browse, dashboard, edit, model, moderation, publish
+from modelyard.admin.area import register_admin_section
+from modelyard.catalog.pages import browse, dashboard, edit, model, moderation, profiles, publish, stats
 from modelyard.catalog.pages.common import STATUS_BADGES, STATUS_LABELS, filesize
-from modelyard.images.service import image_url
 from modelyard.web.templating import register_nav, templates
 
 
@@ -21,7 +22,7 @@ def mount_catalog_pages(app: FastAPI) -> None:
     templates.env.filters["filesize"] = filesize
     templates.env.filters["status_label"] = lambda status: STATUS_LABELS.get(status, str(status))
     templates.env.filters["status_badge"] = lambda status: STATUS_BADGES.get(status, "badge--muted")
-    templates.env.globals["image_url"] = image_url
-    for group in (browse, dashboard, moderation, edit, publish, model):
+    for group in (browse, profiles, dashboard, moderation, edit, publish, stats, model):
         app.include_router(group.router)
     register_nav("Models", "/models", order=10)
+    register_admin_section(*moderation.ADMIN_SECTIONS)

@@ -1,142 +1,128 @@
-"""Browsing the catalog: the models page, with the model cards every listing of models shows."""
+"""The models page, and the listing every page of model cards shares (the tag and creator pages reuse it): a search
+box, a sort, filters by type, base model and tag, all kept in the URL, over `catalog.browsing`.
+
+Pages are lenient readers of their URL: a type or sort they do not know is ignored (the page shows everything),
+as a shared link from an older version of the site should still open. An overlong value is a 422 (and a NUL
+character never gets past the edge, `core.inbound`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, replace
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
-from modelyard.catalog.enums import ModelStatus, ModelType
-from modelyard.catalog.lifecycle.visibility import listable_models, visible_versions
-from modelyard.catalog.models import Model, ModelVersion
-from modelyard.catalog.pages.common import catalog_page
+from modelyard.catalog import browsing, facets
+from modelyard.catalog.browsing import ModelFilters, ModelSort
+from modelyard.catalog.enums import ModelType
 from modelyard.catalog.routes.models import Viewer
-from modelyard.core.db import contains_pattern
 from modelyard.core.http import SessionDep
-from modelyard.images.models import Image, Post
-from modelyard.images.visibility import images_shown
+from modelyard.core.paging import PageRequest
+from modelyard.web.toolkit import page
 
 router = APIRouter(include_in_schema=False)
 MODELS_PER_PAGE = 24
+MAX_PAGE = 10_000
 MODEL_TYPES = frozenset(kind.value for kind in ModelType)
-
-
-# --- browsing -------------------------------------------------------------------------------------------------
+# The sorts the site offers, by the words in their URLs.
+SORTS: dict[str, ModelSort] = {sort.value.lower().replace(" ", "-"): sort for sort in browsing.OFFERED_SORTS}
+SORT_LABELS = {ModelSort.Newest: "Newest", ModelSort.MostDownloaded: "Most downloaded"}
+DEFAULT_SORT = "newest"
 
 
 @dataclass(frozen=True)
-class ModelCard:
-    model: Model
-    creator: str
-    base_model: str | None
-    cover: Image | None
+class ListingQuery:
+    """What a listing page's URL asks for: `?q=&type=&base=&tag=&sort=&page=`."""
 
+    q: str = ""
+    type: str = ""
+    base: str = ""
+    tag: str = ""
+    sort: str = DEFAULT_SORT
+    page: int = 1
 
-def browse_models(
-    session: Session,
-    viewer: User | None,
-    *,
-    model_type: ModelType | None = None,
-    page_number: int = 1,
-    text: str = "",
-    per_page: int | None = None,
-) -> tuple[list[ModelCard], bool]:
-    """One page of published, listable models, newest first, each with the cover of its latest version: three
-    queries whatever the page holds. `text` matches model names (a plain substring match; full-text and semantic
-    search belong to the search domain)."""
-    per_page = per_page or MODELS_PER_PAGE
-    query = (
-        select(Model, User.username)
-        .join(User, User.id == Model.user_id)
-        .where(listable_models(viewer), Model.status == ModelStatus.Published)
-        .order_by(Model.published_at.desc(), Model.id.desc())
-        .limit(per_page + 1)
-        .offset((page_number - 1) * per_page)
-    )
-    if model_type is not None:
-        query = query.where(Model.type == model_type)
-    if text:
-        query = query.where(func.lower(Model.name).like(contains_pattern(text), escape="\\"))
-    rows = session.execute(query).all()
-    models = [(model, username) for model, username in rows[:per_page]]
-    latest = _latest_versions(session, viewer, [model.id for model, _ in models])
-    covers = _covers(session, [version_id for version_id, _ in latest.values()])
-    cards = []
-    for model, username in models:
-        version_id, base_model = latest.get(model.id, (None, None))
-        cover = covers.get(version_id) if version_id is not None else None
-        cards.append(ModelCard(model=model, creator=username, base_model=base_model, cover=cover))
-    return cards, len(rows) > per_page
-
-
-def _latest_versions(session: Session, viewer: User | None, model_ids: list[int]) -> dict[int, tuple[int, str]]:
-    """Each model's first published version the viewer may see (the one its page opens on)."""
-    if not model_ids:
-        return {}
-    rows = session.execute(
-        select(ModelVersion.model_id, ModelVersion.id, ModelVersion.base_model)
-        .join(Model, Model.id == ModelVersion.model_id)
-        .where(
-            ModelVersion.model_id.in_(model_ids),
-            ModelVersion.status == ModelStatus.Published,
-            visible_versions(viewer),
+    def filters(self, **fixed: Any) -> ModelFilters:
+        """The listing's filters; `fixed` are the page's own (a tag page's tag, a profile's creator)."""
+        wanted = ModelFilters(
+            text=self.q or None,
+            types=(self.type,) if self.type else (),
+            base_models=(self.base,) if self.base else (),
+            tag=self.tag or None,
         )
-        .order_by(ModelVersion.model_id, ModelVersion.index.desc())
-    )
-    # Ordered so the lowest index (the newest version) is written last per model.
-    return {model_id: (version_id, base_model) for model_id, version_id, base_model in rows}
+        return replace(wanted, **fixed)
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.q or self.type or self.base or self.tag)
+
+    def url(self, path: str, **changes: Any) -> str:
+        """This listing's URL with `changes`; a change to anything but the page goes back to page 1."""
+        if "page" not in changes:
+            changes["page"] = 1
+        chosen = replace(self, **changes)
+        defaults = ListingQuery()
+        params = [(name, getattr(chosen, name)) for name in ("q", "type", "base", "tag", "sort", "page")]
+        kept = [(name, value) for name, value in params if value != getattr(defaults, name)]
+        return f"{path}?{urlencode(kept)}" if kept else path
 
 
-def _covers(session: Session, version_ids: list[int]) -> dict[int, Image]:
-    """The first image of the creator's first published post of each version."""
-    if not version_ids:
-        return {}
-    ranked = (
-        select(
-            Image.id.label("image_id"),
-            Post.model_version_id.label("version_id"),
-            func.row_number()
-            .over(partition_by=Post.model_version_id, order_by=(Post.id, Image.index, Image.id))
-            .label("rank"),
-        )
-        .join(Post, Post.id == Image.post_id)
-        .join(ModelVersion, ModelVersion.id == Post.model_version_id)
-        .join(Model, Model.id == ModelVersion.model_id)
-        .where(
-            Post.model_version_id.in_(version_ids),
-            Post.published_at.is_not(None),
-            Post.user_id == Model.user_id,
-            images_shown(),
-        )
-        .subquery()
+def _words(value: str) -> str:
+    return " ".join(value.split())
+
+
+def listing_query(
+    q: Annotated[str, Query(max_length=200)] = "",
+    type: Annotated[str, Query(max_length=40)] = "",
+    base: Annotated[str, Query(max_length=60)] = "",
+    tag: Annotated[str, Query(max_length=60)] = "",
+    sort: Annotated[str, Query(max_length=40)] = "",
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+) -> ListingQuery:
+    return ListingQuery(
+        q=_words(q),
+        type=type if type in MODEL_TYPES else "",
+        base=_words(base),
+        tag=_words(tag),
+        sort=sort if sort in SORTS else DEFAULT_SORT,
+        page=page,
     )
-    rows = session.execute(
-        select(Image, ranked.c.version_id).join(ranked, ranked.c.image_id == Image.id).where(ranked.c.rank == 1)
-    )
-    return {version_id: image for image, version_id in rows}
+
+
+ListingDep = Annotated[ListingQuery, Depends(listing_query)]
+
+
+def listing_context(
+    session: Session, viewer: User | None, query: ListingQuery, *, path: str, **fixed: Any
+) -> dict[str, Any]:
+    """What `catalog/_listing.html` shows: the filter bar, one page of cards, the pager, and what to say when the
+    page is empty or past the end. `fixed` filters belong to the page (a tag page's tag, a profile's creator): they
+    are not offered, and the other filters offer what there is within them."""
+    request = PageRequest(limit=MODELS_PER_PAGE, page=query.page)
+    found = browsing.browse(session, viewer, query.filters(**fixed), sort=SORTS[query.sort], request=request)
+    types = facets.offered_types(session, within=fixed)
+    if query.type and ModelType(query.type) not in types:  # asked for by URL: keep it visible and clearable
+        types = [*types, ModelType(query.type)]
+    families = facets.offered_base_models(session, within=fixed)
+    return {
+        "query": query,
+        "here": path,
+        "found": found,
+        "cards": found.items,
+        "types": types,
+        "families": families,
+        "unlisted_base": bool(query.base) and all(query.base not in family.names for family in families),
+        "sorts": [(slug, SORT_LABELS[sort]) for slug, sort in SORTS.items()],
+        "fixed": fixed,
+    }
 
 
 @router.get("/models", response_class=HTMLResponse)
-def browse_page(
-    request: Request,
-    viewer: Viewer,
-    session: SessionDep,
-    type: Annotated[str, Query(max_length=40)] = "",
-    page_number: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1,
-) -> Response:
-    model_type = ModelType(type) if type in MODEL_TYPES else None
-    cards, has_next = browse_models(session, viewer, model_type=model_type, page_number=page_number)
-    context = {
-        "cards": cards,
-        "types": list(ModelType),
-        "selected_type": model_type.value if model_type else "",
-        "page": page_number,
-        "has_next": has_next,
-        "signed_in": viewer is not None,
-    }
-    return catalog_page(request, "catalog/browse.html", context)
+def browse_page(request: Request, viewer: Viewer, session: SessionDep, query: ListingDep) -> Response:
+    """Published models, newest first, with a search box, sorts and filters."""
+    context = listing_context(session, viewer, query, path="/models")
+    return page(request, "catalog/browse.html", {**context, "signed_in": viewer is not None})

@@ -1,4 +1,5 @@
-"""What every catalog page shares: flash messages, who may see a page, form helpers, the buttons a viewer gets.
+"""What the catalog's pages share beyond the page toolkit (`modelyard.web.toolkit`): their flash messages, who may
+open the owner's pages, how statuses and sizes read, and the buttons a viewer gets.
 
 Pages call the same services, lifecycle, visibility and queries functions as the JSON API: what a visitor may
 not see answers the site's ordinary 404 page.
@@ -7,26 +8,17 @@ not see answers the site's ordinary 404 page.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import ValidationError
-from sqlalchemy.orm import Session
+from fastapi import Depends
 
 from modelyard.accounts import policy
-from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
-from modelyard.accounts.page_support import LoginRequired, form_failed, page
-from modelyard.accounts.redirects import safe_next
 from modelyard.accounts.scopes import TokenScope
 from modelyard.catalog.enums import ModelStatus
 from modelyard.catalog.lifecycle import transitions as lifecycle
-from modelyard.core.errors import AppError, ValidationFailed
+from modelyard.web.toolkit import login_required, register_flash
 
-T = TypeVar("T")
-
-# Flash messages by key (`?done=<key>`), as on the account pages: nothing from the URL is ever shown.
 FLASH = {
     "model-created": "Your model is created as a draft. Add a version next.",
     "model-saved": "The model's details are saved.",
@@ -57,72 +49,11 @@ STATUS_BADGES = {
 STATUS_LABELS = {ModelStatus.UnpublishedViolation: "Unpublished (violation)", ModelStatus.GatherInterest: "Gathering"}
 
 
-# --- shared by the catalog's pages ----------------------------------------------------------------------------
+register_flash(FLASH)
 
-
-def catalog_page(
-    request: Request, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200
-) -> HTMLResponse:
-    flash = FLASH.get(request.query_params.get("done", ""))
-    return page(request, template, {"flash": flash, **(context or {})}, status_code=status_code)
-
-
-def catalog_form_failed(
-    request: Request, session: Session, template: str, context: dict[str, Any], error: AppError
-) -> HTMLResponse:
-    """The form again with what went wrong (the transaction rolled back first)."""
-    return form_failed(request, session, template, {"flash": None, **context}, error)
-
-
-def see_other(path: str, *, done: str | None = None) -> RedirectResponse:
-    """Post/Redirect/Get with a catalog flash message."""
-    assert done is None or done in FLASH, done
-    separator = "&" if "?" in path else "?"
-    return RedirectResponse(f"{path}{separator}done={done}" if done else path, status_code=303)
-
-
-def back_to(back: str, default: str) -> str:
-    """Where a form asked to go back to (a same-site path only), else `default`."""
-    return safe_next(back, default) if back else default
-
-
-def _signed_in(request: Request, principal: PrincipalDep, scope: TokenScope) -> User:
-    if principal.user is None:
-        # A GET comes back to itself after logging in; a form post cannot be replayed, so it lands on the dashboard.
-        target = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(target if request.method == "GET" else "/my/models")
-    return policy.require_scope(principal, scope)
-
-
-def catalog_reader(request: Request, principal: PrincipalDep) -> User:
-    return _signed_in(request, principal, TokenScope.ModelsRead)
-
-
-def catalog_writer(request: Request, principal: PrincipalDep) -> User:
-    return _signed_in(request, principal, TokenScope.ModelsWrite)
-
-
-CatalogReader = Annotated[User, Depends(catalog_reader)]
-CatalogWriter = Annotated[User, Depends(catalog_writer)]
-
-
-def validated(schema: type[T], data: dict[str, Any]) -> T:
-    """A request schema built from form fields; pydantic's complaint becomes a form error naming the field."""
-    try:
-        return schema(**data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"][:1])
-        raise ValidationFailed(f"{field.replace('_', ' ').capitalize()}: {error['msg']}", field=field) from exc
-
-
-def whole_number(value: str, what: str, field: str) -> int | None:
-    value = value.strip()
-    if not value:
-        return None
-    if not value.isdigit() or len(value) > 9:
-        raise ValidationFailed(f"{what} must be a whole number", field=field)
-    return int(value)
+# A form posted by someone logged out meanwhile cannot be replayed: they land on their dashboard.
+CatalogReader = Annotated[User, Depends(login_required(TokenScope.ModelsRead, after_post="/my/models"))]
+CatalogWriter = Annotated[User, Depends(login_required(TokenScope.ModelsWrite, after_post="/my/models"))]
 
 
 def filesize(size_kb: float) -> str:

@@ -10,13 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from modelyard.accounts import policy
 from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog import basemodels, queries, service
+from modelyard.catalog import access, basemodels, queries, service, showcase
 from modelyard.catalog.enums import (
     FILE_FORMATS,
     FILE_FP,
@@ -31,20 +31,13 @@ from modelyard.catalog.files import service as files
 from modelyard.catalog.lifecycle import transitions as lifecycle
 from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
-from modelyard.catalog.pages.common import (
-    CatalogWriter,
-    catalog_form_failed,
-    catalog_page,
-    see_other,
-    validated,
-    whole_number,
-)
-from modelyard.catalog.pages.model import managed_model
+from modelyard.catalog.pages.common import CatalogWriter
 from modelyard.catalog.routes.uploads import upload_out
 from modelyard.catalog.schemas import ModelCreate, ModelUpdate, VersionCreate, VersionUpdate
 from modelyard.core.errors import AppError, NotFound, ValidationFailed
 from modelyard.core.http import SessionDep
 from modelyard.core.params import Id
+from modelyard.web.toolkit import form_failed, page, see_other, validated, whole_number
 
 router = APIRouter(include_in_schema=False)
 
@@ -64,7 +57,7 @@ TEMPLATES = {
 
 
 def wizard_steps(model: Model | None, current: str) -> list[dict[str, Any]]:
-    """Details → version → files → publish, each done or not, with where it is done."""
+    """Details → version → files → images → publish, each done or not, with where it is done."""
     versions = [v for v in model.versions if v.status != ModelStatus.Deleted] if model else []
     first = versions[0] if versions else None
     has_files = any(v.files for v in versions)
@@ -73,6 +66,7 @@ def wizard_steps(model: Model | None, current: str) -> list[dict[str, Any]]:
         ("model", "Details", model is not None, f"/models/{model.id}/edit" if model else "/models/new"),
         ("version", "Version", first is not None, f"/models/{model.id}/versions/new" if model else None),
         ("files", "Files", has_files, f"/model-versions/{first.id}/edit" if first else None),
+        *_images_step(first),
         ("publish", "Publish", live, f"/models/{model.id}/publish" if model and has_files else None),
     ]
     return [
@@ -81,9 +75,20 @@ def wizard_steps(model: Model | None, current: str) -> list[dict[str, Any]]:
     ]
 
 
+def _images_step(version: ModelVersion | None) -> list[tuple[str, str, bool, str | None]]:
+    """The version's showcase pictures, when something provides pictures (`catalog.showcase`)."""
+    if not showcase.available():
+        return []
+    if version is None:
+        return [("images", "Images", False, None)]
+    session = object_session(version)
+    pictures = showcase.picture_counts(session, [version.id]).get(version.id, 0) if session else 0
+    return [("images", "Images", pictures > 0, showcase.manage_url(version.id))]
+
+
 def wizard_page(request: Request, step: str, context: dict[str, Any], *, status_code: int = 200) -> HTMLResponse:
     base = {"steps": wizard_steps(context.get("model"), step), "step": step}
-    return catalog_page(request, TEMPLATES[step], {**base, **context}, status_code=status_code)
+    return page(request, TEMPLATES[step], {**base, **context}, status_code=status_code)
 
 
 def wizard_failed(
@@ -93,17 +98,17 @@ def wizard_failed(
     session.rollback()
     built = context()
     base = {"steps": wizard_steps(built.get("model"), step), "step": step}
-    return catalog_form_failed(request, session, TEMPLATES[step], {**base, **built}, error)
+    return form_failed(request, session, TEMPLATES[step], {**base, **built}, error)
 
 
 def editable_model(session: Session, principal: PrincipalDep, user: User, model_id: int) -> Model:
-    managed_model(session, principal, user, model_id)
+    access.model_for_write(session, principal, model_id, hidden=True)
     return queries.load_model(session, user, model_id)  # with versions, files and hashes
 
 
 def editable_version(session: Session, principal: PrincipalDep, user: User, version_id: int) -> ModelVersion:
     version = visibility.get_version(session, user, version_id)
-    managed_model(session, principal, user, version.model_id)
+    access.model_for_write(session, principal, version.model_id, hidden=True)
     return version
 
 
@@ -195,7 +200,7 @@ def update_model(
     session: SessionDep,
     form: Annotated[ModelForm, Form()],
 ) -> Response:
-    model = managed_model(session, principal, user, model_id)
+    model = access.model_for_write(session, principal, model_id, hidden=True)
     try:
         service.update_model(session, user, model, validated(ModelUpdate, form.fields()))
     except AppError as exc:
@@ -241,10 +246,10 @@ def _version_values(version: ModelVersion) -> VersionForm:
 def _version_form_context(
     session: Session, model: Model, version: ModelVersion | None, values: VersionForm
 ) -> dict[str, Any]:
-    choices = basemodels.names(session, include_hidden=False)
-    if values.base_model and values.base_model not in choices:
-        choices = [values.base_model, *choices]
-    return {"model": model, "edited": version, "values": values, "base_models": choices}
+    families = basemodels.grouped(session, include_hidden=False)
+    if values.base_model and all(values.base_model not in family.names for family in families):
+        families = [basemodels.Family("Current", [values.base_model]), *families]  # hidden now, still kept
+    return {"model": model, "edited": version, "values": values, "base_model_families": families}
 
 
 @router.get("/models/{model_id:int}/versions/new", response_class=HTMLResponse)
@@ -265,7 +270,7 @@ def create_version(
     session: SessionDep,
     form: Annotated[VersionForm, Form()],
 ) -> Response:
-    model = managed_model(session, principal, user, model_id)
+    model = access.model_for_write(session, principal, model_id, hidden=True)
     try:
         version = service.create_version(session, user, model, validated(VersionCreate, form.fields()))
     except AppError as exc:

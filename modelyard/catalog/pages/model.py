@@ -4,61 +4,41 @@ actions on it (unpublish, delete, cancel a schedule, restore). Publishing is a s
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from markupsafe import Markup
+from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy
 from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog import queries
+from modelyard.catalog import access, queries, showcase
 from modelyard.catalog.enums import ModelStatus, UnpublishKind
+from modelyard.catalog.files import scanning
+from modelyard.catalog.lifecycle import effects, readiness, visibility
 from modelyard.catalog.lifecycle import transitions as lifecycle
-from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import Model
-from modelyard.catalog.pages.common import (
-    CatalogReader,
-    CatalogWriter,
-    ModelActions,
-    back_to,
-    catalog_page,
-    see_other,
-)
+from modelyard.catalog.pages.common import CatalogReader, CatalogWriter, ModelActions
 from modelyard.catalog.pages.dashboard import dashboard_context
 from modelyard.catalog.routes.models import Viewer
-from modelyard.catalog.schemas import ModelOut, VersionOut
+from modelyard.catalog.schemas import FileOut, ModelOut, VersionOut
 from modelyard.core.errors import AppError, NotFound, ValidationFailed
 from modelyard.core.http import SessionDep
 from modelyard.core.params import Id
-from modelyard.images.models import Post
-from modelyard.images.visibility import model_shows_images
+from modelyard.web.toolkit import back_to, page, register_flash, see_other
 
 router = APIRouter(include_in_schema=False)
 
 Text = Annotated[str, Form()]
-GALLERY_POSTS = 30
 HISTORY_LIMIT = 500
 HASH_ORDER = ("SHA256", "AutoV1", "AutoV2", "AutoV3", "CRC32", "BLAKE3")
 UNPUBLISH_KINDS = {kind.value: kind for kind in (UnpublishKind.voluntary, UnpublishKind.violation, UnpublishKind.legal)}
-
-
-def gallery(session: Session, version_id: int, *, everything: bool) -> list[Post]:
-    """The version's posts with their images (two queries): published ones, or every one for its managers."""
-    query = (
-        select(Post)
-        .where(Post.model_version_id == version_id)
-        .options(selectinload(Post.images))
-        .order_by(Post.published_at.is_(None), Post.id)
-        .limit(GALLERY_POSTS)
-    )
-    if not everything:
-        query = query.where(Post.published_at.is_not(None))
-    return list(session.scalars(query))
 
 
 def _pick_version(out: ModelOut, version_id: int | None) -> VersionOut | None:
@@ -75,22 +55,77 @@ def model_context(session: Session, viewer: User | None, model_id: int, version_
     model = queries.load_model(session, viewer, model_id)
     out = queries.model_out(session, viewer, model)
     version = _pick_version(out, version_id)
-    manages = policy.is_owner_or_moderator(viewer, model.user_id)
-    shows_images = model_shows_images(model.mode)  # a model taken down shows none
-    posts = gallery(session, version.id, everything=manages) if version and shows_images else []
+    manages = access.may_write(viewer, model)
+    # The version's pictures (`catalog.showcase`): published ones, or every one for its managers.
+    pictures = showcase.gallery(session, version.id, drafts=manages) if version else []
+    is_owner = viewer is not None and viewer.id == model.user_id
     return {
         "model": out,
         "selected": version,  # not `version`: base.html shows the site's version under that name
-        "posts": posts,
-        "image_count": sum(len(post.images) for post in posts),
+        "pictures": pictures,
+        "manage_pictures": showcase.manage_url(version.id) if version and is_owner else None,
         "manages": manages,
-        "is_owner": viewer is not None and viewer.id == model.user_id,
+        "is_owner": is_owner,
         "is_moderator": policy.is_moderator(viewer),
         "actions": ModelActions.of(viewer, model.status, model.user_id),
         "file_count": sum(len(v.files) for v in out.versions),
+        "version_actions": VersionActions.of(viewer, model, version.id if version else None),
+        "download": _download(model, version),
+        "virus_scanner": scanning.virus_scanner_configured(),
+        "breakable": breakable,
         "hash_order": HASH_ORDER,
         "notice": _owner_notice(out) if manages else None,
     }
+
+
+@dataclass(frozen=True)
+class VersionActions:
+    """The buttons a viewer gets for the version on its page; the lifecycle still decides on submit.
+
+    Unpublish: a published version, for its managers (an owner not once people bought early access). Publish
+    again: an unpublished version of a published model, whose files allow it (a violation only by a moderator;
+    a muted owner publishes nothing). `takes_model_down`: it is the model's last published version."""
+
+    unpublish: bool = False
+    republish: bool = False
+    takes_model_down: bool = False
+
+    @classmethod
+    def of(cls, viewer: User | None, model: Model, version_id: int | None) -> VersionActions:
+        version = next((v for v in model.versions if v.id == version_id), None)
+        if version is None or not access.may_write(viewer, model) or model.status == ModelStatus.Deleted:
+            return cls()
+        staff = policy.is_moderator(viewer)
+        unpublish = version.status == ModelStatus.Published and (
+            staff or not effects.had_early_access_purchase([version])
+        )
+        down = (ModelStatus.Unpublished, ModelStatus.UnpublishedViolation) if staff else (ModelStatus.Unpublished,)
+        republish = (
+            model.status == ModelStatus.Published
+            and version.status in down
+            and (staff or policy.can_post(viewer))
+            and readiness.publishable(version)
+        )
+        published = [v for v in model.versions if v.status == ModelStatus.Published]
+        return cls(unpublish=unpublish, republish=republish, takes_model_down=unpublish and len(published) == 1)
+
+
+def _download(model: Model, version: VersionOut | None) -> FileOut | None:
+    """The selected version's primary file, for the download button at the top of the page (not for a model
+    archived or taken down, whose files are not offered)."""
+    if version is None or model.mode is not None:
+        return None
+    return next((file for file in version.files if file.primary), None)
+
+
+_BREAKS = re.compile(r"([._\-])")
+
+
+def breakable(name: str) -> Markup:
+    """A file name that wraps at its dots, underscores and dashes first (`<wbr>` after each), escaped; CSS breaks
+    anywhere only when a piece is still too long."""
+    return Markup("").join(Markup("{}<wbr>").format(part) if _BREAKS.fullmatch(part) else part
+                           for part in _BREAKS.split(name) if part)  # fmt: skip
 
 
 def _owner_notice(out: ModelOut) -> dict[str, str] | None:
@@ -113,9 +148,7 @@ def _model_page(
     context = model_context(session, viewer, model_id, version_id)
     if error is not None:
         context.update(flash=None, error=error.detail)
-    return catalog_page(
-        request, "catalog/model.html", context, status_code=error.status_code if error is not None else 200
-    )
+    return page(request, "catalog/model.html", context, status_code=error.status_code if error is not None else 200)
 
 
 @router.get("/models/{model_id:int}", response_class=HTMLResponse)
@@ -133,7 +166,7 @@ def model_page(
 def history_page(request: Request, model_id: Id, user: CatalogReader, session: SessionDep) -> Response:
     """The model's status changes (its versions' too), for its owner and moderators."""
     model = queries.load_model(session, user, model_id)
-    if not policy.is_owner_or_moderator(user, model.user_id):
+    if not access.may_write(user, model):
         raise NotFound(f"No model with id {model_id}")
     context = {
         "model": model,
@@ -141,20 +174,10 @@ def history_page(request: Request, model_id: Id, user: CatalogReader, session: S
         "version_names": {version.id: version.name for version in model.versions},
         "is_moderator": policy.is_moderator(user),
     }
-    return catalog_page(request, "catalog/history.html", context)
+    return page(request, "catalog/history.html", context)
 
 
 # --- actions --------------------------------------------------------------------------------------------------
-
-
-def managed_model(session: Session, principal: PrincipalDep, user: User, model_id: int) -> Model:
-    """The model, if `user` may see it and manage it; acting on someone else's is a moderator's power."""
-    model = visibility.get_model(session, user, model_id)
-    if not policy.is_owner_or_moderator(user, model.user_id):
-        raise NotFound(f"No model with id {model_id}")
-    if user.id != model.user_id:
-        policy.require_moderator(principal)
-    return model
 
 
 def _action_failed(
@@ -165,7 +188,7 @@ def _action_failed(
     if back.startswith("/my/models"):
         status = parse_qs(urlsplit(back).query).get("status", [""])[0]
         context = {**dashboard_context(session, user, status, 1), "flash": None, "error": error.detail}
-        return catalog_page(request, "catalog/dashboard.html", context, status_code=error.status_code)
+        return page(request, "catalog/dashboard.html", context, status_code=error.status_code)
     return _model_page(request, session, user, model_id, error=error)
 
 
@@ -187,7 +210,7 @@ def unpublish_model(
     custom_message: Text = "",
     back: Text = "",
 ) -> Response:
-    model = managed_model(session, principal, user, model_id)
+    model = access.model_for_write(session, principal, model_id, hidden=True)
     try:
         if kind not in UNPUBLISH_KINDS:
             raise ValidationFailed("Choose why the model is unpublished", field="kind")
@@ -205,7 +228,7 @@ def unpublish_model(
 def delete_model(
     request: Request, model_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep, back: Text = ""
 ) -> Response:
-    model = managed_model(session, principal, user, model_id)
+    model = access.model_for_write(session, principal, model_id, hidden=True)
     try:
         policy.require_scope(principal, TokenScope.ModelsDelete)
         lifecycle.delete_model(session, model, user)
@@ -218,7 +241,7 @@ def delete_model(
 def cancel_schedule(
     request: Request, model_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep, back: Text = ""
 ) -> Response:
-    model = managed_model(session, principal, user, model_id)
+    model = access.model_for_write(session, principal, model_id, hidden=True)
     try:
         lifecycle.cancel_schedule(session, model, user)
     except AppError as exc:
@@ -237,6 +260,52 @@ def restore_model(
     except AppError as exc:
         return _action_failed(request, session, user, model_id, "", exc)
     return see_other(f"/models/{model.id}", done="restored")
+
+
+# --- one version's actions -----------------------------------------------------------------------------------
+
+register_flash(
+    {
+        "version-unpublished": "The version is unpublished: only you and moderators can see it now.",
+        "version-republished": "The version is published again.",
+    }
+)
+
+
+def _version_action_failed(
+    request: Request, session: Session, user: User, model_id: int, version_id: int, error: AppError
+) -> HTMLResponse:
+    session.rollback()
+    return _model_page(request, session, user, model_id, version_id, error=error)
+
+
+@router.post("/model-versions/{version_id:int}/unpublish", response_class=HTMLResponse)
+def unpublish_version(
+    request: Request, version_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
+) -> Response:
+    """Unpublish one version (voluntarily); the model goes down with its last published version."""
+    version = access.version_for_write(session, principal, version_id, hidden=True)
+    model = version.model
+    try:
+        lifecycle.unpublish_version(session, version, user)
+    except AppError as exc:
+        return _version_action_failed(request, session, user, model.id, version_id, exc)
+    done = "unpublished" if model.status != ModelStatus.Published else "version-unpublished"
+    return see_other(f"/models/{model.id}?modelVersionId={version_id}", done=done)
+
+
+@router.post("/model-versions/{version_id:int}/republish", response_class=HTMLResponse)
+def republish_version(
+    request: Request, version_id: Id, user: CatalogWriter, principal: PrincipalDep, session: SessionDep
+) -> Response:
+    """Publish an unpublished version of a published model again."""
+    version = access.version_for_write(session, principal, version_id, hidden=True)
+    model_id = version.model_id
+    try:
+        lifecycle.publish_version(session, version, user)
+    except AppError as exc:
+        return _version_action_failed(request, session, user, model_id, version_id, exc)
+    return see_other(f"/models/{model_id}?modelVersionId={version_id}", done="version-republished")
 
 
 # Last: the slug is decoration (`/models/12/my-lora`), and the routes above (and the wizard's) come first.

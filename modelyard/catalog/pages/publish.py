@@ -13,15 +13,16 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from modelyard.accounts.auth import PrincipalDep
+from modelyard.catalog import access
 from modelyard.catalog.enums import ModelStatus
 from modelyard.catalog.lifecycle import transitions as lifecycle
 from modelyard.catalog.models import Model
-from modelyard.catalog.pages.common import CatalogWriter, see_other
+from modelyard.catalog.pages.common import CatalogWriter
 from modelyard.catalog.pages.edit import editable_model, editable_version, wizard_failed, wizard_page
-from modelyard.catalog.pages.model import managed_model
 from modelyard.core.errors import AppError, ValidationFailed
 from modelyard.core.http import SessionDep
 from modelyard.core.params import Id
+from modelyard.web.toolkit import see_other
 
 router = APIRouter(include_in_schema=False)
 
@@ -80,7 +81,7 @@ def publish_model(
     session: SessionDep,
     form: Annotated[PublishForm, Form()],
 ) -> Response:
-    model = managed_model(session, principal, user, model_id)
+    model = access.model_for_write(session, principal, model_id, hidden=True)
     try:
         at = form.moment()
         if at is None:

@@ -9,17 +9,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
 from modelyard.catalog.enums import ModelStatus
 from modelyard.catalog.files import downloads
-from modelyard.catalog.models import Model, ModelDownload, ModelVersion
-from modelyard.core.db import utcnow
-from modelyard.core.http import CivitaiErrorBody, SessionDep, runtime_of
+from modelyard.core.http import CivitaiErrorBody, SessionDep, is_head, runtime_of
 from modelyard.core.params import Id
 from modelyard.core.ratelimit import client_bucket, rate_limiter
 from modelyard.core.runtime import Runtime
@@ -43,27 +39,14 @@ def _downloader_key(request: Request, user: User | None, secret: str) -> str:
     if user is not None:
         return f"user:{user.id}"
     ip = client_bucket(request.client.host if request.client else "unknown")
-    # Addresses are kept only as a keyed hash: enough to count each downloader once an hour, nothing more.
+    # Addresses are kept only as a keyed hash: enough to count each downloader once a day, nothing more.
     return "ip:" + hashlib.sha256(f"{secret}:{ip}".encode()).hexdigest()[:32]
 
 
 def _count(runtime: Runtime, version_id: int, who: str) -> None:
-    """One download per downloader per version per hour, in its own short transaction (the download itself is a
-    read); failing to count never fails the download."""
-    hour = utcnow().replace(minute=0, second=0, microsecond=0)
-    try:
-        with runtime.db.transaction(write=True) as session:
-            if session.get(ModelDownload, (version_id, who, hour)) is None:
-                session.add(ModelDownload(model_version_id=version_id, downloader=who, hour=hour))
-                session.flush()  # a parallel count of the same download fails here, before the counters move
-                version = update(ModelVersion).where(ModelVersion.id == version_id)
-                session.execute(version.values(download_count=ModelVersion.download_count + 1))
-                owner = select(ModelVersion.model_id).where(ModelVersion.id == version_id).scalar_subquery()
-                session.execute(update(Model).where(Model.id == owner).values(download_count=Model.download_count + 1))
-    except IntegrityError:
-        pass  # a parallel download by the same person in the same hour counted it
-    except SQLAlchemyError:
-        log.warning("download not counted", extra={"version_id": version_id}, exc_info=True)
+    """Record the download as an event (in memory, written within a second); the job `catalog.aggregate_stats`
+    counts it. Nothing here touches the database or can fail the download."""
+    downloads.record_download(runtime, version_id, who)
 
 
 @router.get(
@@ -94,7 +77,9 @@ def download(
     settings = runtime.settings
     user = principal.user if principal.allows(TokenScope.ModelsRead) else None
     who = _downloader_key(request, user, settings.secret)
-    decision = rate_limiter(runtime).hit(f"download:{who}", limit=settings.downloads_per_hour, window_seconds=3600)
+    limiter = rate_limiter(runtime)
+    spend = limiter.peek if is_head(request) else limiter.hit  # a HEAD (a link checker) downloads nothing
+    decision = spend(f"download:{who}", limit=settings.downloads_per_hour, window_seconds=3600)
     if not decision.allowed:
         message = "We've noticed an unusual amount of downloading from your account. Please try again later."
         return JSONResponse(
@@ -114,6 +99,6 @@ def download(
     if isinstance(outcome, downloads.Refusal):
         return _refuse(request, outcome)
     url = runtime.storage.download_url(outcome.file.storage_key, filename=outcome.filename)
-    if outcome.version.status == ModelStatus.Published:
+    if outcome.version.status == ModelStatus.Published and not is_head(request):
         _count(runtime, outcome.version.id, who)
     return RedirectResponse(url, status_code=307, headers=NO_STORE)

@@ -18,14 +18,16 @@ from modelyard.accounts import policy
 from modelyard.accounts.auth import AdminUser, ModeratorUser, PrincipalDep, requires
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
+from modelyard.catalog import access as access_rule
 from modelyard.catalog import basemodels, queries, service
+from modelyard.catalog.access import ModelDelete, ModelWrite, VersionDelete, VersionWrite
 from modelyard.catalog.enums import FileVisibility, ModelStatus, ScanResult, UnpublishKind
 from modelyard.catalog.files import convert, scan_review
 from modelyard.catalog.files import service as files
 from modelyard.catalog.files.scan_review import ScanDecision
 from modelyard.catalog.lifecycle import transitions as lifecycle
 from modelyard.catalog.lifecycle import visibility
-from modelyard.catalog.models import Model, ModelFile, ModelVersion
+from modelyard.catalog.models import ModelFile, ModelVersion
 from modelyard.catalog.routes.uploads import router as upload_router
 from modelyard.catalog.schemas import (
     FileOut,
@@ -58,26 +60,6 @@ def catalog_viewer(principal: PrincipalDep) -> User | None:
 Viewer = Annotated[User | None, Depends(catalog_viewer)]
 
 
-def _staff_check(principal: PrincipalDep, model: Model) -> None:
-    # Acting on someone else's model is a moderator's power, which through an API key needs the Full scope.
-    if principal.user is not None and principal.user.id != model.user_id:
-        policy.require_moderator(principal)
-
-
-def _model_for_write(session: Session, principal: PrincipalDep, model_id: int) -> tuple[User, Model]:
-    user = policy.require_user(principal)
-    model = visibility.get_model(session, user, model_id)
-    _staff_check(principal, model)
-    return user, model
-
-
-def _version_for_write(session: Session, principal: PrincipalDep, version_id: int) -> tuple[User, ModelVersion]:
-    user = policy.require_user(principal)
-    version = visibility.get_version(session, user, version_id)
-    _staff_check(principal, version.model)
-    return user, version
-
-
 def _model_out(session: Session, viewer: User | None, model_id: int) -> ModelOut:
     session.flush()
     session.expire_all()
@@ -107,20 +89,18 @@ def get_model(model_id: Id, viewer: Viewer, session: SessionDep) -> ModelOut:
 
 
 @router.patch("/api/models/{model_id}", response_model=ModelOut)
-def update_model(model_id: Id, body: ModelUpdate, _: Writer, principal: PrincipalDep, session: SessionDep) -> ModelOut:
+def update_model(model_id: Id, body: ModelUpdate, access: ModelWrite, session: SessionDep) -> ModelOut:
     """Change a model's details. Only the fields sent change; `tags` replaces the whole list."""
-    user, model = _model_for_write(session, principal, model_id)
+    user, model = access.user, access.model
     service.update_model(session, user, model, body)
     return _model_out(session, user, model_id)
 
 
 @router.post("/api/models/{model_id}/publish", response_model=ModelOut, responses={409: {"description": "Not now"}})
-def publish_model(
-    model_id: Id, body: PublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
-) -> ModelOut:
+def publish_model(model_id: Id, body: PublishRequest, access: ModelWrite, session: SessionDep) -> ModelOut:
     """Publish the model and its draft versions (or `version_ids`), or with `scheduled_for` schedule it. A
     republished model brings back the versions that went down with it; publishedAt keeps its first value."""
-    user, model = _model_for_write(session, principal, model_id)
+    user, model = access.user, access.model
     if body.scheduled_for is not None:
         lifecycle.schedule_model(session, model, user, at=body.scheduled_for, version_ids=body.version_ids)
     else:
@@ -130,11 +110,11 @@ def publish_model(
 
 @router.post("/api/models/{model_id}/unpublish", response_model=ModelOut)
 def unpublish_model(
-    model_id: Id, body: UnpublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
+    model_id: Id, body: UnpublishRequest, access: ModelWrite, principal: PrincipalDep, session: SessionDep
 ) -> ModelOut:
     """Unpublish the model and all its versions. Owners unpublish `voluntary`; moderators also for a `violation`
-    or a `legal` request (DMCA), with a reason and an optional message to the owner."""
-    user, model = _model_for_write(session, principal, model_id)
+    or a `legal` request (DMCA), with a reason and an optional message to the owner (who is e-mailed)."""
+    user, model = access.user, access.model
     if body.kind != UnpublishKind.voluntary:
         policy.require_moderator(principal)
     lifecycle.unpublish_model(session, model, user, kind=body.kind, reason=body.reason, message=body.custom_message)
@@ -142,18 +122,17 @@ def unpublish_model(
 
 
 @router.post("/api/models/{model_id}/cancel-schedule", response_model=ModelOut)
-def cancel_model_schedule(model_id: Id, _: Writer, principal: PrincipalDep, session: SessionDep) -> ModelOut:
+def cancel_model_schedule(model_id: Id, access: ModelWrite, session: SessionDep) -> ModelOut:
     """Scheduled → Draft."""
-    user, model = _model_for_write(session, principal, model_id)
-    lifecycle.cancel_schedule(session, model, user)
+    user = access.user
+    lifecycle.cancel_schedule(session, access.model, user)
     return _model_out(session, user, model_id)
 
 
 @router.delete("/api/models/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_model(model_id: Id, _: Deleter, principal: PrincipalDep, session: SessionDep) -> Response:
+def delete_model(model_id: Id, access: ModelDelete, session: SessionDep) -> Response:
     """Soft-delete a model: hidden from everyone but moderators; its files are purged after the retention period."""
-    user, model = _model_for_write(session, principal, model_id)
-    lifecycle.delete_model(session, model, user)
+    lifecycle.delete_model(session, access.model, access.user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -171,7 +150,7 @@ def model_transitions(model_id: Id, principal: PrincipalDep, session: SessionDep
     """The model's status history (its versions' too): for its owner and moderators."""
     user = policy.require_user(principal)
     model = visibility.get_model(session, user, model_id)
-    if not policy.is_owner_or_moderator(user, model.user_id):
+    if not access_rule.may_write(user, model):
         raise NotFound(f"No model with id {model_id}")
     return queries.transitions(session, model_id=model_id, limit=500)
 
@@ -180,12 +159,9 @@ def model_transitions(model_id: Id, principal: PrincipalDep, session: SessionDep
 
 
 @router.post("/api/models/{model_id}/versions", status_code=status.HTTP_201_CREATED, response_model=VersionOut)
-def create_version(
-    model_id: Id, body: VersionCreate, _: Writer, principal: PrincipalDep, session: SessionDep
-) -> VersionOut:
+def create_version(model_id: Id, body: VersionCreate, access: ModelWrite, session: SessionDep) -> VersionOut:
     """Add a Draft version, shown first (newest)."""
-    user, model = _model_for_write(session, principal, model_id)
-    version = service.create_version(session, user, model, body)
+    version = service.create_version(session, access.user, access.model, body)
     return _version_out(session, version)
 
 
@@ -194,13 +170,10 @@ class VersionOrder(BaseModel):
 
 
 @router.put("/api/models/{model_id}/versions/order", response_model=ModelOut)
-def reorder_versions(
-    model_id: Id, body: VersionOrder, _: Writer, principal: PrincipalDep, session: SessionDep
-) -> ModelOut:
+def reorder_versions(model_id: Id, body: VersionOrder, access: ModelWrite, session: SessionDep) -> ModelOut:
     """Set the order versions are shown in (every version id, first shown first)."""
-    user, model = _model_for_write(session, principal, model_id)
-    service.reorder_versions(session, user, model, body.version_ids)
-    return _model_out(session, user, model_id)
+    service.reorder_versions(session, access.user, access.model, body.version_ids)
+    return _model_out(session, access.user, model_id)
 
 
 @router.get("/api/model-versions/{version_id}", response_model=VersionOut)
@@ -209,20 +182,20 @@ def get_version(version_id: Id, viewer: Viewer, session: SessionDep) -> VersionO
 
 
 @router.patch("/api/model-versions/{version_id}", response_model=VersionOut)
-def update_version(
-    version_id: Id, body: VersionUpdate, _: Writer, principal: PrincipalDep, session: SessionDep
-) -> VersionOut:
-    user, version = _version_for_write(session, principal, version_id)
-    service.update_version(session, user, version, body)
+def update_version(version_id: Id, body: VersionUpdate, access: VersionWrite, session: SessionDep) -> VersionOut:
+    """Change a version's details. The keys the server keeps in `meta` (unpublishing details, the early-access
+    purchase mark) stay as they are whatever `meta` says."""
+    version = access.version
+    service.update_version(session, access.user, version, body)
     return _version_out(session, version)
 
 
 @router.post("/api/model-versions/{version_id}/publish", response_model=VersionOut)
 def publish_version(
-    version_id: Id, body: VersionPublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
+    version_id: Id, body: VersionPublishRequest, access: VersionWrite, session: SessionDep
 ) -> VersionOut:
     """Publish a version of a published model, or with `scheduled_for` schedule it."""
-    user, version = _version_for_write(session, principal, version_id)
+    user, version = access.user, access.version
     if body.scheduled_for is not None:
         lifecycle.schedule_version(session, version, user, at=body.scheduled_for)
     else:
@@ -232,10 +205,10 @@ def publish_version(
 
 @router.post("/api/model-versions/{version_id}/unpublish", response_model=VersionOut)
 def unpublish_version(
-    version_id: Id, body: UnpublishRequest, _: Writer, principal: PrincipalDep, session: SessionDep
+    version_id: Id, body: UnpublishRequest, access: VersionWrite, principal: PrincipalDep, session: SessionDep
 ) -> VersionOut:
     """Unpublish one version; the model goes down too when it was its last published version."""
-    user, version = _version_for_write(session, principal, version_id)
+    user, version = access.user, access.version
     if body.kind != UnpublishKind.voluntary:
         policy.require_moderator(principal)
     lifecycle.unpublish_version(session, version, user, kind=body.kind, reason=body.reason, message=body.custom_message)
@@ -243,16 +216,14 @@ def unpublish_version(
 
 
 @router.post("/api/model-versions/{version_id}/cancel-schedule", response_model=VersionOut)
-def cancel_version_schedule(version_id: Id, _: Writer, principal: PrincipalDep, session: SessionDep) -> VersionOut:
-    user, version = _version_for_write(session, principal, version_id)
-    lifecycle.cancel_schedule(session, version, user)
-    return _version_out(session, version)
+def cancel_version_schedule(version_id: Id, access: VersionWrite, session: SessionDep) -> VersionOut:
+    lifecycle.cancel_schedule(session, access.version, access.user)
+    return _version_out(session, access.version)
 
 
 @router.delete("/api/model-versions/{version_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_version(version_id: Id, _: Deleter, principal: PrincipalDep, session: SessionDep) -> Response:
-    user, version = _version_for_write(session, principal, version_id)
-    lifecycle.delete_version(session, version, user)
+def delete_version(version_id: Id, access: VersionDelete, session: SessionDep) -> Response:
+    lifecycle.delete_version(session, access.version, access.user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -263,8 +234,7 @@ def delete_version(version_id: Id, _: Deleter, principal: PrincipalDep, session:
 def upload_file(
     version_id: Id,
     file: Annotated[UploadFile, File(description="The file's bytes")],
-    _: Writer,
-    principal: PrincipalDep,
+    access: VersionWrite,
     session: SessionDep,
     type: Annotated[str, Form(max_length=32)] = "Model",
     format: Annotated[str | None, Form(max_length=20)] = None,
@@ -273,7 +243,7 @@ def upload_file(
     quant_type: Annotated[str | None, Form(alias="quantType", max_length=20)] = None,
 ) -> FileOut:
     """Upload a file to a version in one request (multipart form); its six hashes are computed on the way."""
-    user, version = _version_for_write(session, principal, version_id)
+    user, version = access.user, access.version
     stored = files.add_file(
         session,
         user,
@@ -289,23 +259,23 @@ def upload_file(
 
 
 @router.post("/api/model-files/{file_id}/convert", status_code=status.HTTP_202_ACCEPTED, response_model=FileOut)
-def convert_file(file_id: Id, _: Writer, principal: PrincipalDep, session: SessionDep) -> FileOut:
+def convert_file(file_id: Id, user: Writer, principal: PrincipalDep, session: SessionDep) -> FileOut:
     """Convert a pickle checkpoint the scanner passed to safetensors, in the background. The new file joins the
     version (and, as safetensors, becomes its primary file); `conversion` on this file says how it went."""
     stored = session.get(ModelFile, file_id)
     if stored is None:
         raise NotFound(f"No model file with id {file_id}")
-    user, version = _version_for_write(session, principal, stored.model_version_id)
+    version = access_rule.version_for_write(session, principal, stored.model_version_id)
     convert.request_conversion(session, user, stored)
     return queries.file_out(stored, primary=files.primary_file(version.files) is stored)
 
 
 @router.delete("/api/model-files/{file_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_file(file_id: Id, _: Deleter, principal: PrincipalDep, session: SessionDep) -> Response:
+def delete_file(file_id: Id, user: Deleter, principal: PrincipalDep, session: SessionDep) -> Response:
     stored = session.get(ModelFile, file_id)
     if stored is None:
         raise NotFound(f"No model file with id {file_id}")
-    user, _version = _version_for_write(session, principal, stored.model_version_id)
+    access_rule.version_for_write(session, principal, stored.model_version_id)
     files.remove_file(session, user, stored)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -316,6 +286,7 @@ def delete_file(file_id: Id, _: Deleter, principal: PrincipalDep, session: Sessi
 class MyModels(BaseModel):
     overview: dict[str, int]
     items: list[ModelSummary]
+    has_next: bool = False  # another page follows
 
 
 @router.get("/api/me/models", response_model=MyModels)
@@ -326,10 +297,8 @@ def my_models(
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> MyModels:
     """Your models, newest change first (50 a page), and how many you have in each status."""
-    return MyModels(
-        overview=queries.content_overview(session, user.id),
-        items=queries.owner_models(session, user.id, status=status_filter, page=page),
-    )
+    found = queries.owner_models_page(session, user.id, status=status_filter, page=page)
+    return MyModels(overview=queries.content_overview(session, user.id), items=found.items, has_next=found.has_next)
 
 
 @router.get("/api/moderation/transitions", response_model=list[TransitionOut])

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -21,16 +21,15 @@ from modelyard.accounts import policy
 from modelyard.accounts.auth import PrincipalDep, requires
 from modelyard.accounts.models import User
 from modelyard.accounts.scopes import TokenScope
-from modelyard.catalog import queries
+from modelyard.catalog import access, queries
 from modelyard.catalog.enums import UploadStatus
 from modelyard.catalog.files import service as files
 from modelyard.catalog.files import uploads
-from modelyard.catalog.lifecycle import visibility
 from modelyard.catalog.models import FileUpload, ModelFile
 from modelyard.catalog.schemas import FileOut
+from modelyard.core.forwarded import public_url
 from modelyard.core.http import SessionDep
 from modelyard.core.params import Id
-from modelyard.core.runtime import get_runtime
 from modelyard.core.storage.local import FILES_PATH
 
 router = APIRouter(tags=["uploads"])
@@ -141,9 +140,7 @@ def start_upload(
     """Start a resumable upload of one file to a version you may edit. Name, type, metadata and size are checked
     here, before any byte is sent; a second upload of the same name while one is under way answers 409."""
     user = policy.require_user(principal)
-    version = visibility.get_version(session, user, version_id)
-    if user.id != version.model.user_id:
-        policy.require_moderator(principal)
+    version = access.version_for_write(session, principal, version_id)
     upload = uploads.start_upload(
         session,
         user,
@@ -161,10 +158,7 @@ def start_upload(
 @router.get("/api/model-versions/{version_id}/uploads")
 def list_uploads(version_id: Id, _: Writer, principal: PrincipalDep, session: SessionDep) -> list[UploadOut]:
     """The version's uploads under way, and those that failed in the last week, with their progress."""
-    user = policy.require_user(principal)
-    version = visibility.get_version(session, user, version_id)
-    if user.id != version.model.user_id:
-        policy.require_moderator(principal)
+    access.version_for_write(session, principal, version_id)
     return [upload_out(session, upload) for upload in uploads.version_uploads(session, version_id)]
 
 
@@ -176,13 +170,13 @@ def get_upload(upload_id: Id, _: Writer, principal: PrincipalDep, session: Sessi
 
 @router.post("/api/uploads/{upload_id}/part-urls")
 def part_urls(
-    upload_id: Id, body: PartUrlsRequest, _: Writer, principal: PrincipalDep, session: SessionDep
+    upload_id: Id, body: PartUrlsRequest, request: Request, _: Writer, principal: PrincipalDep, session: SessionDep
 ) -> PartUrlsOut:
     """Signed URLs to PUT parts to (the raw bytes as the body; up to 100 at a time). The answer to each PUT
     carries the part's `ETag`. A part sent again replaces the earlier one."""
     upload = _writable_upload(session, principal, upload_id)
     urls = uploads.part_urls(upload, body.parts)
-    base = get_runtime().settings.public_base_url.rstrip("/")
+    base = public_url(request)  # what the storage's own URLs are made on (`core.forwarded`)
 
     def for_client(url: str) -> str:
         # The app's own file URLs go out as paths: they then work on whatever address the client reached us at

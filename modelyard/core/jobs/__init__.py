@@ -6,8 +6,9 @@ def reindex_model(session, *, model_id: int) -> None: ...
 reindex_model.enqueue(session, model_id=7)   # dropped if the transaction rolls back
 """
 
+from modelyard.core.jobs.declare import JobHandle, job, periodic
 from modelyard.core.jobs.models import DeadLetter, Job, JobStatus
-from modelyard.core.jobs.registry import REGISTRY, JobHandle, Priority, job, periodic
+from modelyard.core.jobs.registry import REGISTRY, Priority
 from modelyard.core.jobs.service import count_by_status, enqueue, list_dead_letters, requeue
 
 __all__ = [

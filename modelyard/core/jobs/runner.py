@@ -22,9 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from modelyard.core.db import affected_rows, utcnow
-from modelyard.core.jobs import service
 from modelyard.core.jobs.models import Job, JobStatus
 from modelyard.core.jobs.registry import REGISTRY
+from modelyard.core.jobs.service import record_failure, send_after_commit
 from modelyard.core.runtime import Runtime
 
 log = logging.getLogger("modelyard.jobs")
@@ -128,7 +128,7 @@ def _fail(runtime: Runtime, job_id: str, attempt: int, exc: Exception) -> str:
         job = session.get(Job, job_id)
         if job is None or job.status != JobStatus.running or job.attempts != attempt:
             return "superseded"
-        service.record_failure(session, job, error=f"{type(exc).__name__}: {exc}", traceback=trace)
+        record_failure(session, job, error=f"{type(exc).__name__}: {exc}", traceback=trace)
         outcome = "dead" if job.status == JobStatus.dead else "retry"
     level = logging.ERROR if outcome == "dead" else logging.WARNING
     log.log(
@@ -193,7 +193,7 @@ def reap(runtime: Runtime, *, limit: int = 500) -> int:
         )
         for job in expired:
             # A dead worker is not the job's fault: retry at once rather than after a backoff.
-            service.record_failure(session, job, error="worker lost: lease expired", traceback=None, retry_delay=0)
+            record_failure(session, job, error="worker lost: lease expired", traceback=None, retry_delay=0)
         unsent = list(
             session.scalars(
                 select(Job)
@@ -208,7 +208,7 @@ def reap(runtime: Runtime, *, limit: int = 500) -> int:
         )
         for job in unsent:
             job.sent_at = now
-            service.send_after_commit(session, job.id, priority=job.priority)
+            send_after_commit(session, job.id, priority=job.priority)
     if expired or unsent:
         log.warning("reaper re-sent jobs", extra={"expired": len(expired), "unsent": len(unsent)})
     return len(expired) + len(unsent)

@@ -5,8 +5,9 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from modelyard.core.db import utcnow
-from modelyard.core.jobs import service
-from modelyard.core.jobs.registry import Priority, periodic
+from modelyard.core.jobs.declare import periodic
+from modelyard.core.jobs.registry import Priority
+from modelyard.core.jobs.service import prune_finished
 from modelyard.core.runtime import get_runtime
 
 
@@ -14,4 +15,4 @@ from modelyard.core.runtime import get_runtime
 def prune_finished_jobs(session: Session) -> None:
     """Keep the job table small: succeeded jobs go after `job_retention_days`."""
     days = get_runtime().settings.job_retention_days
-    service.prune_finished(session, older_than=utcnow() - timedelta(days=days))
+    prune_finished(session, older_than=utcnow() - timedelta(days=days))

@@ -28,6 +28,7 @@ from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
 from modelyard.core.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
+from modelyard.core.forwarded import current_base
 from modelyard.core.storage.base import (
     MIN_PART_SIZE,
     Storage,
@@ -252,7 +253,8 @@ class LocalStorage(Storage):
         params.update({name: value for name, value in optional.items() if value is not None})
         params["sig"] = self._sign(request)
         query = urlencode(params, quote_via=quote)
-        return f"{self._base_url}{FILES_PATH}/{quote(request.key, safe='/')}?{query}"
+        base = current_base() or self._base_url  # unset public URL: the address this request came to
+        return f"{base}{FILES_PATH}/{quote(request.key, safe='/')}?{query}"
 
     # --- multipart -------------------------------------------------------------------------------------
     def create_multipart(self, key: str) -> str:

@@ -4,23 +4,23 @@ shows the form again with the message and the input (never a password)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
-from modelyard.accounts import oauth, service, sessions
+from modelyard.accounts import service, sessions
 from modelyard.accounts.auth import PrincipalDep, clear_session_cookie
 from modelyard.accounts.login import guarded_authenticate
-from modelyard.accounts.page_support import form_failed, install_template_helpers, page, see_other
+from modelyard.accounts.pages.common import account_page, oauth_buttons
 from modelyard.accounts.redirects import safe_next
 from modelyard.accounts.routes import start_session
 from modelyard.core.errors import AppError, ValidationFailed
 from modelyard.core.http import SessionDep, runtime_of
+from modelyard.web.toolkit import form_failed, see_other
 
-log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 Text = Annotated[str, Form()]
@@ -29,35 +29,13 @@ NextParam = Annotated[str | None, Query(max_length=2000)]
 _NOT_AFTER_LOGIN = frozenset({"/login", "/signup", "/logout"})
 
 
-def mount_account_pages(app: FastAPI) -> None:
-    """The account, settings and administration pages, and the header's account menu."""
-    from modelyard.accounts.account_pages import router as account_router
-    from modelyard.accounts.admin_pages import router as admin_router
-
-    install_template_helpers(app)
-    app.include_router(router)
-    app.include_router(account_router)
-    app.include_router(admin_router)
-
-
 def after_login(next_path: str | None, default: str = "/") -> str:
     target = safe_next(next_path, default)
     return default if urlsplit(target).path in _NOT_AFTER_LOGIN else target
 
 
-def oauth_buttons(request: Request, next_path: str) -> list[dict[str, str]]:
-    """One link per configured log-in provider, carrying where to go afterwards."""
-    try:
-        providers = oauth.configured_providers(runtime_of(request).settings)
-    except ValueError:
-        # A misconfigured provider must not take the log-in form down; the password form still works.
-        log.warning("log-in providers are misconfigured; no provider buttons shown", exc_info=True)
-        return []
-    query = f"?{urlencode({'next': next_path})}" if next_path else ""
-    return [
-        {"name": provider.name, "label": provider.label, "url": f"/auth/oauth/{provider.name}/start{query}"}
-        for provider in providers
-    ]
+def _failed(request: Request, session: Session, template: str, context: dict[str, Any], error: AppError) -> Response:
+    return form_failed(request, session, template, context, error, render_page=account_page)
 
 
 # --- sign-up --------------------------------------------------------------------------------------------------
@@ -76,7 +54,7 @@ def _signup_context(request: Request, next_path: str, values: dict[str, str] | N
 def signup_page(request: Request, principal: PrincipalDep, next: NextParam = None) -> Response:
     if principal.user is not None:
         return see_other(after_login(next, "/account"))
-    return page(request, "accounts/signup.html", _signup_context(request, after_login(next, "")))
+    return account_page(request, "accounts/signup.html", _signup_context(request, after_login(next, "")))
 
 
 @router.post("/signup", response_class=HTMLResponse)
@@ -88,7 +66,7 @@ def sign_up(
     try:
         user = service.sign_up(session, username=username.strip(), email=email, password=password)
     except AppError as exc:
-        return form_failed(request, session, "accounts/signup.html", context, exc)
+        return _failed(request, session, "accounts/signup.html", context, exc)
     start_session(request, session, user)
     return see_other(next_path) if next_path else see_other("/account", done="welcome")
 
@@ -109,7 +87,7 @@ def _login_context(request: Request, next_path: str, login: str = "") -> dict[st
 def login_page(request: Request, principal: PrincipalDep, next: NextParam = None) -> Response:
     if principal.user is not None:
         return see_other(after_login(next))
-    return page(request, "accounts/login.html", _login_context(request, after_login(next, "")))
+    return account_page(request, "accounts/login.html", _login_context(request, after_login(next, "")))
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -118,7 +96,7 @@ def log_in(request: Request, session: SessionDep, login: Text = "", password: Te
     try:
         user = guarded_authenticate(request, session, login=login, password=password)
     except AppError as exc:
-        return form_failed(request, session, "accounts/login.html", _login_context(request, next_path, login), exc)
+        return _failed(request, session, "accounts/login.html", _login_context(request, next_path, login), exc)
     start_session(request, session, user)
     return see_other(next_path or "/")
 
@@ -139,8 +117,8 @@ def log_out(request: Request, principal: PrincipalDep, session: SessionDep) -> R
 def verify_email_page(request: Request, token: Annotated[str, Query(max_length=200)] = "") -> Response:
     """Only shows a button: link scanners and mail previews open links, and must not use the token up."""
     if not token and request.query_params.get("done") != "email-verified":
-        return page(request, "accounts/verify_email.html", {"token": ""}, status_code=400)
-    return page(request, "accounts/verify_email.html", {"token": token})
+        return account_page(request, "accounts/verify_email.html", {"token": ""}, status_code=400)
+    return account_page(request, "accounts/verify_email.html", {"token": token})
 
 
 @router.post("/verify-email", response_class=HTMLResponse)
@@ -148,7 +126,7 @@ def verify_email(request: Request, session: SessionDep, token: Text = "") -> Res
     try:
         service.verify_email(session, token)
     except AppError as exc:
-        return form_failed(request, session, "accounts/verify_email.html", {"token": token}, exc)
+        return _failed(request, session, "accounts/verify_email.html", {"token": token}, exc)
     return see_other("/verify-email", done="email-verified")
 
 
@@ -157,7 +135,7 @@ def verify_email(request: Request, session: SessionDep, token: Text = "") -> Res
 
 @router.get("/reset-password", response_class=HTMLResponse)
 def reset_request_page(request: Request) -> Response:
-    return page(request, "accounts/reset_request.html", {"email": ""})
+    return account_page(request, "accounts/reset_request.html", {"email": ""})
 
 
 @router.post("/reset-password", response_class=HTMLResponse)
@@ -169,7 +147,7 @@ def request_reset(session: SessionDep, email: Text = "") -> Response:
 
 @router.get("/reset-password/confirm", response_class=HTMLResponse)
 def reset_confirm_page(request: Request, token: Annotated[str, Query(max_length=200)] = "") -> Response:
-    return page(request, "accounts/reset_confirm.html", {"token": token}, status_code=200 if token else 400)
+    return account_page(request, "accounts/reset_confirm.html", {"token": token}, status_code=200 if token else 400)
 
 
 @router.post("/reset-password/confirm", response_class=HTMLResponse)
@@ -181,7 +159,7 @@ def confirm_reset(
             raise ValidationFailed("The two passwords are not the same", field="password_again")
         service.reset_password(session, token=token, password=password)
     except AppError as exc:
-        return form_failed(request, session, "accounts/reset_confirm.html", {"token": token}, exc)
+        return _failed(request, session, "accounts/reset_confirm.html", {"token": token}, exc)
     # Every session of the account has ended, this browser's included.
     clear_session_cookie(request)
     return see_other("/login", done="password-reset")

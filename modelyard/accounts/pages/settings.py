@@ -15,14 +15,14 @@ from starlette.datastructures import UploadFile
 from modelyard.accounts import apikeys, avatars, linking, service, sessions
 from modelyard.accounts.auth import Principal, PrincipalDep, clear_session_cookie
 from modelyard.accounts.models import User
-from modelyard.accounts.page_support import AccountReader, AccountWriter, form_failed, page, see_other
-from modelyard.accounts.pages import oauth_buttons
+from modelyard.accounts.pages.common import AccountReader, AccountWriter, account_page, oauth_buttons
 from modelyard.accounts.schemas import ApiKeyInfo
 from modelyard.accounts.scopes import TokenScope
 from modelyard.core.errors import AppError, ValidationFailed
 from modelyard.core.http import SessionDep
 from modelyard.core.inbound import READS_UPLOAD
 from modelyard.core.params import Id
+from modelyard.web.toolkit import form_failed, see_other, whole_number
 
 router = APIRouter(prefix="/account", include_in_schema=False)
 
@@ -52,14 +52,14 @@ def _settings_page(
     **options: Any,
 ) -> HTMLResponse:
     base = {"user": user, "tab": tab, "tabs": TABS}
-    return page(request, template or _template(tab), {**base, **(context or {})}, **options)
+    return account_page(request, template or _template(tab), {**base, **(context or {})}, **options)
 
 
 def _settings_failed(
     request: Request, session: Session, user: User, tab: str, context: dict[str, Any], error: AppError
 ) -> HTMLResponse:
     base = {"user": user, "tab": tab, "tabs": TABS}
-    return form_failed(request, session, _template(tab), {**base, **context}, error)
+    return form_failed(request, session, _template(tab), {**base, **context}, error, render_page=account_page)
 
 
 # --- profile --------------------------------------------------------------------------------------------------
@@ -293,15 +293,6 @@ def _requested_scopes(access: str, names: list[str], principal: Principal) -> To
     return scopes
 
 
-def _whole_number(value: str, what: str, field: str) -> int | None:
-    value = value.strip()
-    if not value:
-        return None
-    if not value.isdigit():
-        raise ValidationFailed(f"{what} must be a whole number", field=field)
-    return int(value)
-
-
 @router.post("/api-keys", response_class=HTMLResponse)
 def create_api_key(
     request: Request,
@@ -318,13 +309,13 @@ def create_api_key(
     form = {"name": name, "access": access, "scopes": scopes, "expires": expires, "buzz": buzz, "period": period}
     try:
         chosen = _requested_scopes(access, scopes, principal)
-        limit = _whole_number(buzz, "The Buzz limit", "buzz")
+        limit = whole_number(buzz, "The Buzz limit", "buzz")
         created = apikeys.create_key(
             session,
             user,
             name=name,
             scopes=chosen,
-            expires_in_days=_whole_number(expires, "The expiry", "expires"),
+            expires_in_days=whole_number(expires, "The expiry", "expires"),
             buzz_limit={"limit": limit, "period": period} if limit is not None else None,
         )
     except AppError as exc:

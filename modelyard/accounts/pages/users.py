@@ -1,5 +1,5 @@
-"""Administration pages: users (search, role, mute, ban) for moderators; background jobs and outgoing e-mail
-for administrators. Feature flags live at /admin/flags (modelyard.flags.pages)."""
+"""The users section of the administration area (`modelyard.admin`): search, moderation history, mute and ban for
+moderators, roles for administrators. The users' JSON API is `accounts.admin_routes`."""
 
 from __future__ import annotations
 
@@ -12,20 +12,25 @@ from sqlalchemy.orm import Session
 
 from modelyard.accounts import moderation, policy
 from modelyard.accounts.models import Role, User
-from modelyard.accounts.page_support import PageAdmin, PageModerator, page, see_other
 from modelyard.accounts.schemas import user_status
+from modelyard.admin.area import AdminSection, Figure, admin_page, register_admin_figures, register_admin_section
 from modelyard.core.errors import AppError, NotFound, ValidationFailed
-from modelyard.core.http import RuntimeDep, SessionDep
-from modelyard.core.jobs import service as jobs_service
+from modelyard.core.http import SessionDep
 from modelyard.core.params import Id
-from modelyard.mail.service import recent_emails
+from modelyard.web.toolkit import PageAdmin, PageModerator, register_flash, see_other
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 Text = Annotated[str, Form()]
 USERS_PER_PAGE = 50
-DEAD_JOBS_SHOWN = 100
-EMAILS_SHOWN = 100
+SECTION = AdminSection(
+    "users",
+    "Users",
+    "/admin/users",
+    icon="users",
+    blurb="Find people, read their moderation history, mute or ban them; administrators change roles.",
+    order=10,
+)
 ACTIONS = {
     "mute": (moderation.mute, "muted"),
     "unmute": (moderation.unmute, "unmuted"),
@@ -34,28 +39,33 @@ ACTIONS = {
 }
 
 
-def _admin_page(
-    request: Request, actor: User, section: str, template: str, context: dict[str, Any], **options: Any
-) -> HTMLResponse:
-    base = {"actor": actor, "section": section, "is_admin": policy.has_role(actor, Role.admin)}
-    return page(request, template, {**base, **context}, **options)
+register_flash(
+    {
+        "role-changed": "The role is changed. The user's sessions pick it up on their next request.",
+        "muted": "The user is muted.",
+        "unmuted": "The user can post again.",
+        "banned": "The user is banned and logged out everywhere.",
+        "unbanned": "The ban is lifted.",
+    }
+)
 
 
-def _user_counts(session: Session) -> dict[str, int]:
+def _user_figures(session: Session, is_admin: bool) -> list[Figure]:
     row = session.execute(
         select(func.count(), func.count(User.muted_at), func.count(User.banned_at)).select_from(User)
     ).one()
-    return {"users": row[0], "muted": row[1], "banned": row[2]}
+    users, muted, banned = row[0], row[1], row[2]
+    return [
+        Figure(users, "users"),
+        Figure(muted, "muted", "warn" if muted else ""),
+        Figure(banned, "banned", "bad" if banned else ""),
+    ]
 
 
-@router.get("", response_class=HTMLResponse)
-def admin_home(request: Request, actor: PageModerator, session: SessionDep) -> Response:
-    is_admin = policy.has_role(actor, Role.admin)
-    context = {
-        "counts": _user_counts(session),
-        "job_counts": jobs_service.count_by_status(session) if is_admin else None,
-    }
-    return _admin_page(request, actor, "home", "admin/index.html", context)
+def join_admin_area() -> None:
+    """The users section and its figures on the area's home page."""
+    register_admin_section(SECTION)
+    register_admin_figures("users", _user_figures)
 
 
 # --- users ----------------------------------------------------------------------------------------------------
@@ -73,7 +83,7 @@ def users_page(
     found = moderation.search_users(session, query=q, limit=USERS_PER_PAGE + 1, offset=offset)
     rows = [{"user": user, "status": user_status(user)} for user in found[:USERS_PER_PAGE]]
     context = {"q": q.strip(), "rows": rows, "page": page_number, "has_next": len(found) > USERS_PER_PAGE}
-    return _admin_page(request, actor, "users", "admin/users.html", context)
+    return admin_page(request, actor, "users", "admin/users.html", context)
 
 
 def _user_context(session: Session, actor: User, user: User, form: dict[str, str] | None = None) -> dict[str, Any]:
@@ -98,7 +108,7 @@ def _user_context(session: Session, actor: User, user: User, form: dict[str, str
 @router.get("/users/{user_id}", response_class=HTMLResponse)
 def user_page(request: Request, user_id: Id, actor: PageModerator, session: SessionDep) -> Response:
     user = moderation.get_user(session, user_id)
-    return _admin_page(request, actor, "users", "admin/user.html", _user_context(session, actor, user))
+    return admin_page(request, actor, "users", "admin/user.html", _user_context(session, actor, user))
 
 
 def _action_failed(
@@ -108,7 +118,7 @@ def _action_failed(
     session.rollback()
     user = moderation.get_user(session, user_id)
     context = {**_user_context(session, actor, user, form), "error": error.detail, "error_field": form.get("action")}
-    return _admin_page(request, actor, "users", "admin/user.html", context, status_code=error.status_code)
+    return admin_page(request, actor, "users", "admin/user.html", context, status_code=error.status_code)
 
 
 @router.post("/users/{user_id}/role", response_class=HTMLResponse)
@@ -138,49 +148,3 @@ def moderate(
     except AppError as exc:
         return _action_failed(request, session, actor, user_id, {"action": action, "reason": reason}, exc)
     return see_other(f"/admin/users/{user_id}", done=done)
-
-
-# --- jobs and e-mail (administrators) -------------------------------------------------------------------------
-
-
-def _jobs_context(session: Session, name: str) -> dict[str, Any]:
-    return {
-        "job_counts": jobs_service.count_by_status(session),
-        "dead": jobs_service.list_dead_letters(session, limit=DEAD_JOBS_SHOWN, name=name or None),
-        "name": name,
-    }
-
-
-@router.get("/jobs", response_class=HTMLResponse)
-def jobs_page(
-    request: Request, actor: PageAdmin, session: SessionDep, name: Annotated[str, Query(max_length=100)] = ""
-) -> Response:
-    return _admin_page(request, actor, "jobs", "admin/jobs.html", _jobs_context(session, name.strip()))
-
-
-@router.post("/jobs/{job_id}/requeue", response_class=HTMLResponse)
-def requeue_job(request: Request, job_id: str, actor: PageAdmin, session: SessionDep) -> Response:
-    try:
-        jobs_service.requeue(session, job_id)
-    except AppError as exc:
-        session.rollback()
-        context = {**_jobs_context(session, ""), "error": exc.detail}
-        return _admin_page(request, actor, "jobs", "admin/jobs.html", context, status_code=exc.status_code)
-    return see_other("/admin/jobs", done="requeued")
-
-
-@router.get("/emails", response_class=HTMLResponse)
-def emails_page(
-    request: Request,
-    actor: PageAdmin,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    to: Annotated[str, Query(max_length=254)] = "",
-) -> Response:
-    """Without SMTP, e-mails are only logged: this is where an administrator reads a verification or reset link."""
-    context = {
-        "emails": recent_emails(session, limit=EMAILS_SHOWN, to=to.strip() or None),
-        "to": to.strip(),
-        "mail_configured": runtime.settings.smtp_host is not None,
-    }
-    return _admin_page(request, actor, "emails", "admin/emails.html", context)

@@ -1,0 +1,72 @@
+"""NSFW levels: Civitai's bit flags (reference civitai.md §3.4) and how requests and responses name them.
+
+Content carries one level (images: the highest of their tags; a model flagged nsfw: every adult bit at once); a
+viewer asks for a set of levels as a bit mask, and sees what shares a bit with it (`level & asked != 0`).
+Level 0 is unrated and matches nothing. The public API's parameters (`browsingLevel`, `nsfw`) and fields
+(`nsfwLevel`, `nsfw`) are translated here, so every endpoint and page reads the same rule. A model's own level
+(`NSFW_LEVELS` when its owner flags it nsfw) is the catalog's, which cannot import this module:
+`catalog.browsing.level_of_model`.
+"""
+
+from __future__ import annotations
+
+from enum import IntFlag
+from typing import Any
+
+from sqlalchemy import ColumnElement
+
+
+class BrowsingLevel(IntFlag):
+    """Civitai's NSFW bit flags."""
+
+    PG = 1
+    PG13 = 2
+    R = 4
+    X = 8
+    XXX = 16
+    Blocked = 32
+
+
+PUBLIC = int(BrowsingLevel.PG)
+SFW = int(BrowsingLevel.PG | BrowsingLevel.PG13)
+ALL_LEVELS = 31  # everything a viewer may choose (Blocked is never chosen)
+NSFW_LEVELS = 60  # R | X | XXX | Blocked: a model flagged nsfw, and what `nsfw=true` asks of the image feed
+EVERY_LEVEL = 63  # a bit mask that matches any rated level: for owners' and single-object reads
+# `nsfw=None|Soft|Mature|X` on the image feed: Civitai's legacy level names, as masks.
+LEGACY_LEVELS = {"none": PUBLIC, "soft": SFW, "mature": 7, "x": ALL_LEVELS}
+# An image's level as the image feed names it (`nsfwLevel`): its highest bit.
+LEVEL_NAMES = {0: "None", 1: "None", 2: "Soft", 4: "Mature", 8: "X", 16: "X", 32: "Blocked"}
+
+
+def asked_level(browsing_level: int | None, nsfw: bool | None) -> int:
+    """The levels a model or version request asks for: `browsingLevel` (a bit mask, 0 meaning PG) wins over
+    `nsfw`; `nsfw=true` is every choosable level, and no `nsfw` means PG only."""
+    if browsing_level is not None:
+        return browsing_level or PUBLIC
+    return ALL_LEVELS if nsfw else PUBLIC
+
+
+def asked_image_level(browsing_level: int | None, nsfw_name: str | None, nsfw: bool | None) -> int:
+    """The levels an image-feed request asks for: a non-zero `browsingLevel` wins; `nsfw=true` is NSFW *only*
+    (Civitai's rule for images), a legacy name is its mask, and anything else PG."""
+    if browsing_level:
+        return browsing_level
+    if nsfw_name is not None and nsfw_name.lower() in LEGACY_LEVELS:
+        return LEGACY_LEVELS[nsfw_name.lower()]
+    return NSFW_LEVELS if nsfw else PUBLIC
+
+
+def level_name(level: int) -> str:
+    """`nsfwLevel` of the image feed: the name of the highest bit set."""
+    highest = max((bit for bit in LEVEL_NAMES if bit and level & bit), default=0)
+    return LEVEL_NAMES[highest]
+
+
+def is_nsfw(level: int) -> bool:
+    """The image feed's `nsfw` boolean: an image's level (one bit) above PG-13."""
+    return level > BrowsingLevel.PG13
+
+
+def shown_at(level_column: ColumnElement[int] | Any, asked: Any) -> ColumnElement[bool]:
+    """`level & asked != 0` as SQL; `asked` is an int or a bind parameter."""
+    return level_column.op("&")(asked) != 0
