@@ -274,7 +274,7 @@ def _valid_token(session: Session, token: str, purpose: TokenPurpose) -> tuple[U
 
 def send_verification(session: Session, user: User) -> None:
     token = _issue_token(session, user, TokenPurpose.verify_email)
-    link = f"{get_runtime().settings.public_base_url}/verify-email?token={token}"
+    link = f"{get_runtime().settings.site_url}/verify-email?token={token}"
     send_email(
         session,
         to=user.email,
@@ -301,7 +301,7 @@ def request_password_reset(session: Session, *, email: str) -> None:
     if user is None or user.is_banned or not _reset_mail_allowed(address):
         return
     token = _issue_token(session, user, TokenPurpose.reset_password)
-    link = f"{get_runtime().settings.public_base_url}/reset-password/confirm?token={token}"
+    link = f"{get_runtime().settings.site_url}/reset-password/confirm?token={token}"
     send_email(
         session,
         to=user.email,

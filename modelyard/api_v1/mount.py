@@ -6,6 +6,7 @@ from fastapi import APIRouter, FastAPI
 
 from modelyard.api_v1 import directory, images, models, versions
 from modelyard.api_v1.errors import register_civitai_errors
+from modelyard.web.offers import offer
 
 
 def include_api_v1(app: FastAPI) -> None:
@@ -18,3 +19,10 @@ def include_api_v1(app: FastAPI) -> None:
     # The list and the hash lookup are hot reads (`core.hot`): tried before every other route.
     app.router.routes[0:0] = [*models.hot.routes, *versions.hot.routes]
     register_civitai_errors(app)
+    offer(
+        "civitai-api",
+        title="Use your tools",
+        text="A Civitai-compatible API: download managers and A1111 or ComfyUI extensions work by changing one URL.",
+        icon="layers",
+        order=40,
+    )

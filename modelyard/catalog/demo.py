@@ -228,8 +228,7 @@ def demo_credentials(runtime: Runtime) -> DemoCredentials | None:
             return None
         password = demo_password(settings)
         still = verify_password(admin, password)
-    base = settings.public_base_url or f"http://{settings.host}:{settings.port}"
-    return DemoCredentials(login_url=f"{base}/login", password=password if still else None)
+    return DemoCredentials(login_url=f"{settings.site_url}/login", password=password if still else None)
 
 
 def existing_content(session: Session) -> tuple[int, int]:

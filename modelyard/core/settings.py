@@ -352,6 +352,15 @@ class Settings(BaseSettings):
 
     # --- derived values -------------------------------------------------------------------------------------
     @property
+    def site_url(self) -> str:
+        """Where the site is, for what is made outside a request (e-mails, the demo's log-in link): the public URL
+        when it is set, else the address this server listens on."""
+        if "public_base_url" in self.model_fields_set:
+            return self.public_base_url
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104 - a wildcard is not an address to visit
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -24,6 +24,7 @@ from modelyard.core.jobs.service import count_by_status
 from modelyard.core.ops import check_dependencies
 from modelyard.core.paging import PageRequest
 from modelyard.core.runtime import Runtime
+from modelyard.web.offers import offers
 from modelyard.web.templating import STATIC_DIR, register_nav, render
 
 log = logging.getLogger(__name__)
@@ -52,33 +53,6 @@ def _cache_control(scope: Scope) -> str:
 
 
 HOME_MODELS = 12
-FEATURES = [
-    {
-        "icon": "upload",
-        "title": "Publish models",
-        "text": "Share checkpoints, LoRAs and embeddings with versions, files, previews and changelogs.",
-    },
-    {
-        "icon": "search",
-        "title": "Discover",
-        "text": "Search and browse galleries of what the community creates, filtered to what you want to see.",
-    },
-    {
-        "icon": "spark",
-        "title": "Generate on your GPUs",
-        "text": "Run generations on your own GPU workers or ComfyUI servers — no third-party cloud involved.",
-    },
-    {
-        "icon": "layers",
-        "title": "Train LoRAs",
-        "text": "Turn a folder of images into a LoRA with a training job that runs on your hardware.",
-    },
-    {
-        "icon": "coin",
-        "title": "Earn Buzz",
-        "text": "Creators are rewarded in Buzz, the platform's own currency, for what people use and tip.",
-    },
-]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -90,7 +64,7 @@ def home_page(
     query = " ".join(q.split())
     filters = browsing.ModelFilters(text=query or None)
     found = browsing.browse(session, viewer, filters, request=PageRequest(limit=HOME_MODELS))
-    context = {"query": query, "features": FEATURES, "cards": found.items, "more": found.has_next}
+    context = {"query": query, "features": offers(), "cards": found.items, "more": found.has_next}
     return render(request, "home.html", context)
 
 

@@ -214,6 +214,8 @@ def test_a_scan_that_errors_holds_the_file_until_a_moderator_clears_it(runtime, 
     assert client.get("/api/moderation/held-files", headers=headers).status_code == 403
     queue = client.get("/api/moderation/held-files", headers=staff).json()
     assert [row["id"] for row in queue] == [file_id] and "cannot be read" in queue[0]["pickle_scan_message"]
+    where = {key: queue[0][key] for key in ("model_id", "model_name", "version_id")}
+    assert where == {"model_id": made.id, "model_name": "Test model", "version_id": version_id}
     decided = client.post(
         f"/api/moderation/held-files/{file_id}/decision",
         json={"decision": "clear", "reason": "Checked by hand: a torn upload, no pickle in it"},

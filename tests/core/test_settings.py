@@ -90,3 +90,13 @@ def test_data_directory_is_private_to_its_owner(tmp_path: Path) -> None:
     data_dir = tmp_path / "fresh"
     _ = Settings(data_dir=data_dir).secret
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+
+
+def test_links_made_outside_a_request_point_at_this_server_unless_a_public_url_is_set(tmp_path: Path) -> None:
+    """E-mails and the demo's log-in link have no request to take an address from: they use the public URL when
+    one is set, else the address this server listens on (a wildcard address is visited as localhost)."""
+    assert Settings(data_dir=tmp_path, port=8765).site_url == "http://127.0.0.1:8765"
+    assert Settings(data_dir=tmp_path, host="0.0.0.0", port=9000).site_url == "http://127.0.0.1:9000"
+    assert Settings(data_dir=tmp_path, host="::1", port=9000).site_url == "http://[::1]:9000"
+    configured = Settings(data_dir=tmp_path, port=8765, public_base_url="https://models.example.org/")
+    assert configured.site_url == "https://models.example.org"

@@ -92,8 +92,15 @@ def test_home_renders_nav_hero_and_search(client: TestClient) -> None:
     assert 'role="search"' in response.text and 'name="q"' in response.text
     assert "No models published yet" in response.text
     assert "What you can do here" in response.text
-    for feature in ("Publish models", "Discover", "Generate on your GPUs", "Train LoRAs", "Earn Buzz"):
+    for feature in ("Publish models", "Discover", "Showcase images", "Use your tools"):
         assert feature in response.text
+
+
+def test_home_offers_only_what_this_server_can_do(client: TestClient) -> None:
+    """Generation, training and Buzz are not on this server yet: the landing page does not promise them."""
+    text = client.get("/", headers=HTML).text.lower()
+    for promise in ("generate", "train", "buzz", "currency", "gpu"):
+        assert promise not in text, promise
 
 
 def test_home_search_explains_that_nothing_is_published(client: TestClient) -> None:

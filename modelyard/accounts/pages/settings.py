@@ -22,6 +22,7 @@ from modelyard.core.errors import AppError, ValidationFailed
 from modelyard.core.http import SessionDep
 from modelyard.core.inbound import READS_UPLOAD
 from modelyard.core.params import Id
+from modelyard.web.offers import offered
 from modelyard.web.toolkit import form_failed, see_other, whole_number
 
 router = APIRouter(prefix="/account", include_in_schema=False)
@@ -237,28 +238,53 @@ def unlink_sign_in(request: Request, link_id: Id, user: AccountWriter, session: 
 # --- API keys -------------------------------------------------------------------------------------------------
 
 # Civitai's scopes, grouped by what they give access to, with what each allows in plain words.
-SCOPE_GROUPS: list[tuple[str, list[tuple[TokenScope, str]]]] = [
-    ("Account", [(TokenScope.UserRead, "Read profile"), (TokenScope.UserWrite, "Change profile and settings")]),
-    ("Models", [(TokenScope.ModelsRead, "Read"), (TokenScope.ModelsWrite, "Publish and edit")]),
-    ("Images and posts", [(TokenScope.MediaRead, "Read"), (TokenScope.MediaWrite, "Post and edit")]),
-    ("Articles", [(TokenScope.ArticlesRead, "Read"), (TokenScope.ArticlesWrite, "Write and edit")]),
-    ("Bounties", [(TokenScope.BountiesRead, "Read"), (TokenScope.BountiesWrite, "Create and enter")]),
-    ("Generation and training", [(TokenScope.AIServicesRead, "See jobs"), (TokenScope.AIServicesWrite, "Start jobs")]),
-    ("Buzz", [(TokenScope.BuzzRead, "See balance and transactions")]),
-    ("Collections", [(TokenScope.CollectionsRead, "Read"), (TokenScope.CollectionsWrite, "Create and edit")]),
-    ("Social", [(TokenScope.SocialWrite, "Comment, react and follow"), (TokenScope.SocialTip, "Tip Buzz")]),
-    ("Notifications", [(TokenScope.NotificationsRead, "Read"), (TokenScope.NotificationsWrite, "Mark as read")]),
-    ("Vault", [(TokenScope.VaultRead, "Read"), (TokenScope.VaultWrite, "Add and remove")]),
+# The permission groups of the API-key form, each with the capability (`web.offers`) it belongs to: the form
+# offers a group once this server offers its capability. Keys may still carry any of Civitai's scopes (a "Full" key
+# carries them all), so clients that ask for one keep working.
+SCOPE_GROUPS: list[tuple[str, str | None, list[tuple[TokenScope, str]]]] = [
+    ("Account", None, [(TokenScope.UserRead, "Read profile"), (TokenScope.UserWrite, "Change profile and settings")]),
+    ("Models", "models", [(TokenScope.ModelsRead, "Read"), (TokenScope.ModelsWrite, "Publish and edit")]),
+    ("Images and posts", "images", [(TokenScope.MediaRead, "Read"), (TokenScope.MediaWrite, "Post and edit")]),
+    ("Articles", "articles", [(TokenScope.ArticlesRead, "Read"), (TokenScope.ArticlesWrite, "Write and edit")]),
+    ("Bounties", "bounties", [(TokenScope.BountiesRead, "Read"), (TokenScope.BountiesWrite, "Create and enter")]),
     (
-        "Deleting",
-        [
-            (TokenScope.ModelsDelete, "Models"),
-            (TokenScope.MediaDelete, "Images and posts"),
-            (TokenScope.ArticlesDelete, "Articles"),
-            (TokenScope.BountiesDelete, "Bounties"),
-        ],
+        "Generation and training",
+        "generation",
+        [(TokenScope.AIServicesRead, "See jobs"), (TokenScope.AIServicesWrite, "Start jobs")],
     ),
+    ("Buzz", "buzz", [(TokenScope.BuzzRead, "See balance and transactions")]),
+    (
+        "Collections",
+        "collections",
+        [(TokenScope.CollectionsRead, "Read"), (TokenScope.CollectionsWrite, "Create and edit")],
+    ),
+    (
+        "Social",
+        "community",
+        [(TokenScope.SocialWrite, "Comment, react and follow"), (TokenScope.SocialTip, "Tip Buzz")],
+    ),
+    (
+        "Notifications",
+        "notifications",
+        [(TokenScope.NotificationsRead, "Read"), (TokenScope.NotificationsWrite, "Mark as read")],
+    ),
+    ("Vault", "vault", [(TokenScope.VaultRead, "Read"), (TokenScope.VaultWrite, "Add and remove")]),
 ]
+DELETE_SCOPES: list[tuple[str, TokenScope, str]] = [
+    ("models", TokenScope.ModelsDelete, "Models"),
+    ("images", TokenScope.MediaDelete, "Images and posts"),
+    ("articles", TokenScope.ArticlesDelete, "Articles"),
+    ("bounties", TokenScope.BountiesDelete, "Bounties"),
+]
+
+
+def offered_scope_groups() -> list[tuple[str, list[tuple[TokenScope, str]]]]:
+    """The permission groups of what this server offers, and the deletions among them."""
+    groups = [(name, scopes) for name, needs, scopes in SCOPE_GROUPS if needs is None or offered(needs)]
+    deleting = [(scope, label) for needs, scope, label in DELETE_SCOPES if offered(needs)]
+    return groups + ([("Deleting", deleting)] if deleting else [])
+
+
 EXPIRY_CHOICES = [("", "Never"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year")]
 BUZZ_PERIODS = ["day", "week", "month", "lifetime"]
 
@@ -266,7 +292,7 @@ BUZZ_PERIODS = ["day", "week", "month", "lifetime"]
 def _keys_context(user: User, session: Session, form: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "keys": [ApiKeyInfo.of(record) for record in apikeys.list_keys(session, user)],
-        "scope_groups": SCOPE_GROUPS,
+        "scope_groups": offered_scope_groups(),
         "expiry_choices": EXPIRY_CHOICES,
         "buzz_periods": BUZZ_PERIODS,
         "form": form or {"name": "", "access": "full", "scopes": [], "expires": "90", "buzz": "", "period": "day"},

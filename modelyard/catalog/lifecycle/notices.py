@@ -42,7 +42,7 @@ def tell_owner_of_takedown(
         lines += ["", f"Reason: {reason}"]
     if message:
         lines += ["", "Message from the moderator:", message]
-    base = get_runtime().settings.public_base_url.rstrip("/")
+    base = get_runtime().settings.site_url
     link = f"{base}/models/{model.id}" + (f"?modelVersionId={version.id}" if version else "")
     lines += [
         "",

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from modelyard.admin.area import register_admin_section
 from modelyard.catalog.pages import browse, dashboard, edit, model, moderation, profiles, publish, stats
 from modelyard.catalog.pages.common import STATUS_BADGES, STATUS_LABELS, filesize
+from modelyard.web.offers import offer
 from modelyard.web.templating import register_nav, templates
 
 
@@ -25,4 +26,18 @@ def mount_catalog_pages(app: FastAPI) -> None:
     for group in (browse, profiles, dashboard, moderation, edit, publish, stats, model):
         app.include_router(group.router)
     register_nav("Models", "/models", order=10)
+    offer(
+        "models",
+        title="Publish models",
+        text="Share checkpoints, LoRAs and embeddings with versions, files, scans, hashes and a publishing schedule.",
+        icon="upload",
+        order=10,
+    )
+    offer(
+        "discovery",
+        title="Discover",
+        text="Browse models by type, base model and tag, follow creators' profiles, and see downloads over time.",
+        icon="search",
+        order=20,
+    )
     register_admin_section(*moderation.ADMIN_SECTIONS)

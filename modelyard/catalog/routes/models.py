@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
-from pydantic import BaseModel, Field
+from pydantic import AliasPath, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from modelyard.accounts import policy
@@ -314,14 +314,17 @@ def all_transitions(
 
 
 class HeldFileOut(BaseModel):
-    """A file as the moderators' scan queue shows it: where it belongs and what its scans said."""
+    """A file as the moderators' scan queue shows it: where it belongs and what its scans said. Read from the file
+    row directly; where it belongs through its version."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: int
     name: str
-    model_id: int
-    model_name: str
-    version_id: int
-    version_name: str
+    model_id: int = Field(validation_alias=AliasPath("version", "model_id"))
+    model_name: str = Field(validation_alias=AliasPath("version", "model", "name"))
+    version_id: int = Field(validation_alias=AliasPath("version", "id"))
+    version_name: str = Field(validation_alias=AliasPath("version", "name"))
     size_kb: float
     visibility: FileVisibility
     pickle_scan_result: ScanResult
@@ -329,17 +332,6 @@ class HeldFileOut(BaseModel):
     virus_scan_result: ScanResult
     virus_scan_message: str | None
     scanned_at: datetime | None
-
-    @classmethod
-    def of(cls, file: ModelFile) -> HeldFileOut:
-        version = file.version
-        return cls(
-            id=file.id, name=file.name, model_id=version.model_id, model_name=version.model.name,
-            version_id=version.id, version_name=version.name, size_kb=file.size_kb, visibility=file.visibility,
-            pickle_scan_result=file.pickle_scan_result, pickle_scan_message=file.pickle_scan_message,
-            virus_scan_result=file.virus_scan_result, virus_scan_message=file.virus_scan_message,
-            scanned_at=file.scanned_at,
-        )  # fmt: skip
 
 
 class ScanDecisionIn(BaseModel):
@@ -355,14 +347,15 @@ def held_files(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[HeldFileOut]:
     """Moderators: files held because a scan could not finish (an Error), oldest first, waiting for a decision."""
-    return [HeldFileOut.of(file) for file in scan_review.awaiting_decision(session, after=after, limit=limit)]
+    held = scan_review.awaiting_decision(session, after=after, limit=limit)
+    return [HeldFileOut.model_validate(file) for file in held]
 
 
 @router.post("/api/moderation/held-files/{file_id}/decision", response_model=HeldFileOut)
 def decide_held_file(file_id: Id, body: ScanDecisionIn, moderator: ModeratorUser, session: SessionDep) -> HeldFileOut:
     """Moderators: `clear` a held file (offered again), `block` it (Danger: its version goes down as a violation)
     or `rescan` it; the reason is kept with who decided and when."""
-    return HeldFileOut.of(scan_review.decide(session, moderator, file_id, body.decision, body.reason))
+    return HeldFileOut.model_validate(scan_review.decide(session, moderator, file_id, body.decision, body.reason))
 
 
 @router.get("/api/base-models", response_model=list[str])
