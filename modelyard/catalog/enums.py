@@ -196,3 +196,9 @@ FILE_FP: tuple[str, ...] = (
     "nvfp4",
     "int4",
 )
+
+
+class TagType(enum.StrEnum):
+    user = "UserGenerated"
+    label = "Label"  # a scanner's label
+    moderation = "Moderation"  # rates content: its level raises the level of what it is on

@@ -31,6 +31,7 @@ from modelyard.catalog.enums import (
     ModelStatus,
     ModelType,
     ScanResult,
+    TagType,
     TrainingStatus,
     UploadStatus,
     UploadType,
@@ -196,6 +197,9 @@ class Tag(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Stored lower-case, trimmed: "Anime" and "anime " are one tag.
     name: Mapped[str] = mapped_column(String(60), unique=True)
+    # What a tag is for: most are people's words; Moderation tags exist to rate content (set by moderators).
+    type: Mapped[TagType] = mapped_column(_enum(TagType, 16), default=TagType.user)
+    # The level content with this tag is at least (images take the highest of their tags': `images.levels`).
     nsfw_level: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -1,0 +1,28 @@
+"""reports, review queues, strikes, restrictions and the moderation log
+
+Revision ID: 0012_moderation
+Revises: 0011_image_ingestion
+Create Date: 2026-12-07 19:00:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import modelyard.core.db  # noqa: F401
+
+revision: str = "0012_moderation"
+down_revision: str | None = "0011_image_ingestion"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
