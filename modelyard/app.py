@@ -119,6 +119,8 @@ def _include_routes(app: FastAPI) -> None:
     from modelyard.core.storage.routes import router as files_router
     from modelyard.flags.mount import include_flags
     from modelyard.images.mount import mount_images
+    from modelyard.moderation.game.mount import mount_game
+    from modelyard.moderation.mount import mount_moderation
     from modelyard.web.pages import mount_web
     from modelyard.web.toolkit import install_page_toolkit
 
@@ -131,6 +133,7 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(downloads_router)
     include_api_v1(app)
     mount_images(app)
+    mount_game(app)
     app.include_router(ops_router)
     app.include_router(files_router, prefix="/files", include_in_schema=False)
     app.include_router(users_admin_router)
@@ -140,6 +143,7 @@ def _include_routes(app: FastAPI) -> None:
     install_page_toolkit(app)
     mount_account_pages(app)
     mount_catalog_pages(app)
+    mount_moderation(app)
     mount_admin(app)
     mount_web(app)
 

@@ -33,6 +33,8 @@ from modelyard.core.csrf import CSRF_COOKIE
 from modelyard.core.db import utcnow
 from modelyard.core.runtime import Runtime
 from modelyard.images.models import Image, Post
+from modelyard.moderation.models import ReportReason
+from modelyard.moderation.reports import file_report
 from tests.conftest import wipe
 from tests.images.test_showcase import png
 from tests.support.catalog import create_model
@@ -133,6 +135,7 @@ class Subject:
 class World:
     credentials: dict[str, dict[str, str]] = field(default_factory=dict)  # viewer -> request headers
     subjects: dict[tuple[str, str], Subject] = field(default_factory=dict)  # (state, "owner" | "banned")
+    report_id: int = 0  # a case "other" reported (the public model): `test_report_status`
 
     def subject(self, state: str, viewer: str) -> Subject:
         return self.subjects[(state, "banned" if VIEWERS[viewer][0] == "banned" else "owner")]
@@ -239,6 +242,11 @@ def _build(runtime: Runtime, app: FastAPI) -> World:
     for state in EXPECTED:
         for copy in ("owner", "banned"):
             world.subjects[(state, copy)] = _shape(runtime, accounts[copy], state, copy)
+    with runtime.db.transaction() as session:
+        reporter = session.get(User, accounts["other"].id)
+        assert reporter is not None
+        public_model = world.subjects[("public", "owner")].model_id
+        world.report_id = file_report(session, reporter, "model", public_model, ReportReason.Spam, None).id
     with runtime.db.transaction() as session:  # banned after the fact, without the ban's effects on their models
         session.execute(update(User).where(User.id == accounts["banned"].id).values(banned_at=utcnow()))
     return world
@@ -426,6 +434,24 @@ def test_cell(world: World, reader: TestClient, state: str, viewer: str, way: st
     cell = Cell(reader, world.credentials[viewer], world.subject(state, viewer))
     shown = WAYS[way][1](cell)
     assert shown is _expected(state, way, viewer), f"{way} {'shows' if shown else 'hides'} {state} to {viewer}"
+
+
+# --- reports: a reporter reads their own report's status; nobody else does but moderators ---------------------
+
+REPORT_READERS = frozenset({"other_session", "other_full", "mod_session", "mod_full"})
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+def test_report_status(world: World, reader: TestClient, viewer: str) -> None:
+    cell = Cell(reader, world.credentials[viewer], world.subject("public", viewer))
+    mine = cell.get(f"/api/reports/{world.report_id}")
+    as_moderator = cell.get(f"/api/moderation/cases/{world.report_id}")
+    listed = cell.json("/api/reports/mine") or {}
+    shown = mine.status_code == 200 or as_moderator.status_code == 200
+    assert shown is (viewer in REPORT_READERS), viewer
+    assert mine.status_code in (200, 401, 403, 404) and as_moderator.status_code in (200, 401, 403, 404)
+    in_mine = any(item["id"] == world.report_id for item in listed.get("items", ()))
+    assert in_mine is (viewer in {"other_session", "other_full"}), viewer
 
 
 # --- the caches, in both orders ---------------------------------------------------------------------------------

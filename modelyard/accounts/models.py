@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Enum, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modelyard.core.db import Base, UTCDateTime, utcnow
@@ -38,9 +38,15 @@ class User(Base):
     links: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     role: Mapped[Role] = mapped_column(_enum(Role, 16), default=Role.user)
     muted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set by strikes (`moderation.strikes`): no uploads (models, files, images) until then.
+    uploads_paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     banned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The NSFW levels this person chose to see, a bit mask of `core.nsfw.BrowsingLevel` (`accounts.browsing`).
+    browsing_level: Mapped[int] = mapped_column(Integer, default=1)
+    # Blur pictures above PG-13 until clicked.
+    blur_nsfw: Mapped[bool] = mapped_column(Boolean, default=True)
 
     @property
     def is_banned(self) -> bool:

@@ -8,6 +8,7 @@ from sqlalchemy import inspect
 
 from modelyard.accounts.models import Role, User
 from modelyard.accounts.scopes import TokenScope
+from modelyard.core.db import utcnow
 from modelyard.core.errors import Forbidden, Unauthorized
 
 if TYPE_CHECKING:
@@ -85,10 +86,29 @@ def can_post(user: User | None) -> bool:
 
 
 def require_can_post(principal: Principal) -> User:
+    """A logged-in user who may post now: not muted, and (for uploads) not paused by strikes."""
     user = require_user(principal)
     if not can_post(user):
         raise Forbidden("Your account is muted: you cannot post for now")
+    require_can_upload(user)
     return user
+
+
+def uploads_paused(user: User | None) -> bool:
+    """Strikes paused this user's uploads, and the pause still runs (`moderation.strikes` sets it)."""
+    until = user.uploads_paused_until if user is not None else None
+    return until is not None and until > utcnow()
+
+
+def require_can_upload(user: User) -> None:
+    """Refuse an upload (a model, a file, an image) while strikes pause the user's uploads, saying until when."""
+    if uploads_paused(user):
+        assert user.uploads_paused_until is not None
+        until = user.uploads_paused_until.strftime("%Y-%m-%d %H:%M UTC")
+        raise Forbidden(
+            f"Your uploads are paused until {until} because of strikes on your account",
+            paused_until=user.uploads_paused_until.isoformat(),
+        )
 
 
 def can_moderate_user(actor: User, target: User) -> bool:

@@ -234,6 +234,7 @@ def _select(name: str, dialect: str) -> AnySelect:
             .join(ModelVersion, ModelVersion.id == Post.model_version_id)
             .where(
                 among(Post.model_version_id),
+                image_visibility.ready_images(),
                 image_visibility.published_posts(),
                 nsfw.shown_at(Image.nsfw_level, bindparam("level")),
             )

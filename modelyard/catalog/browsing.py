@@ -20,6 +20,7 @@ offset, carried in the cursor (as Civitai's search does), so a search's own rank
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import typing
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from modelyard.accounts import browsing as viewer_browsing
 from modelyard.accounts.models import User
 from modelyard.accounts.service import username_key
 from modelyard.catalog import showcase, stats
@@ -53,10 +55,11 @@ from modelyard.catalog.service import tag_key
 from modelyard.catalog.showcase import Picture
 from modelyard.core import paging
 from modelyard.core.db import contains_pattern, utcnow
+from modelyard.core.nsfw import NSFW_LEVELS
 from modelyard.core.paging import Page, PageRequest
 
 Paging = Literal["first", "after", "offset"]
-NSFW_MODEL_LEVEL = 60  # R | X | XXX | Blocked: Civitai's level of a model flagged nsfw
+NSFW_MODEL_LEVEL = NSFW_LEVELS  # R | X | XXX | Blocked: Civitai's level of a model flagged nsfw
 PERIOD_DOWNLOADS = "period_downloads"  # the column a listing sorted by a period's downloads adds to its rows
 
 
@@ -350,7 +353,9 @@ def browse(
     request: PageRequest,
 ) -> Page[ModelCard]:
     """One page of model cards: the models, their newest visible versions and those versions' covers, in three
-    queries (plus the showcase's) whatever the page holds."""
+    queries (plus the showcase's) whatever the page holds. Unless the filters name levels, the viewer's browsing
+    level applies (`accounts.browsing`)."""
+    filters = for_viewer(filters, viewer)
     mode, values = plan(filters, sort, request)
     query = statement(viewer, filters, sort, mode=mode, with_creator=True)
     rows, more = paging.take(session.execute(query, values).all(), request.limit)
@@ -363,6 +368,14 @@ def browse(
         cards.append(ModelCard(model=model, creator=username, base_model=base_model, cover=cover))
     cursor = next_cursor(filters, sort, request, values, rows[-1][0]) if more and request.page is None else None
     return Page(items=cards, has_next=more, next_cursor=cursor, number=request.page)
+
+
+def for_viewer(filters: ModelFilters, viewer: User | None) -> ModelFilters:
+    """The filters with the viewer's browsing level when they name no levels of their own: the site's lists show
+    each person the ratings they chose (anonymous visitors: PG)."""
+    if filters.browsing_level is not None:
+        return filters
+    return dataclasses.replace(filters, browsing_level=viewer_browsing.browsing_level(viewer))
 
 
 def _newest_versions(session: Session, viewer: User | None, model_ids: list[int]) -> dict[int, tuple[int, str]]:
@@ -391,6 +404,7 @@ class Totals:
 
 def totals(session: Session, viewer: User | None, filters: ModelFilters) -> Totals:
     """How many models a listing holds and their downloads together (a creator's profile shows both)."""
+    filters = for_viewer(filters, viewer)
     columns = (func.count(), func.coalesce(func.sum(Model.download_count), 0))
     count, downloads = session.execute(listed(viewer, filters, columns), {"since": since(filters.period)}).one()
     return Totals(models=count, downloads=downloads)

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import io
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -194,6 +195,16 @@ class DemoSummary:
         )
 
 
+# What higher domains add to the demo in its transaction (the images domain's feed, registered from its hooks):
+# each gets the session and the summary so far, and returns how many images it added.
+DemoContent = Callable[[Session, DemoSummary], int]
+_more_content: list[DemoContent] = []
+
+
+def on_demo_loaded(add: DemoContent) -> None:
+    _more_content.append(add)
+
+
 def _account_names() -> str:
     roles = {Role.admin: "administrator", Role.moderator: "moderator"}
     return ", ".join(f"{name} ({roles[role]})" if role in roles else name for name, _, _, role in CREATORS)
@@ -252,6 +263,8 @@ def load_demo(runtime: Runtime, *, password: str | None = None) -> DemoSummary:
         accounts = {creator[0]: _create_creator(session, *creator, summary) for creator in CREATORS}
         for number, spec in enumerate(MODELS, 1):
             _create_model(session, accounts[spec.owner], spec, number, summary)
+        for add in _more_content:
+            summary.images += add(session, summary)
     return summary
 
 

@@ -156,6 +156,7 @@ def create_model(session: Session, owner: User, data: ModelCreate) -> Model:
     """A new model, in Draft."""
     if not policy.can_post(owner):
         raise Forbidden("Your account is muted: you cannot create models for now")
+    policy.require_can_upload(owner)  # strikes may pause uploads
     model = Model(user_id=owner.id, name=_text(data.name, "name"), type=data.type, status=ModelStatus.Draft, meta={})
     session.add(model)
     _apply_model_fields(session, owner, model, data)

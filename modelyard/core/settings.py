@@ -306,6 +306,146 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Python modules imported at start (comma-separated), e.g. plugins that declare jobs.",
     )
+    # --- image ingestion (images.ingest, images.classifier) ---------------------------------------------
+    image_max_upload_mb: int = Field(32, ge=1, le=1024, description="Largest image file accepted, in MB.")
+    image_max_pixels: int = Field(
+        60_000_000,
+        ge=1_000_000,
+        description="Most pixels (width x height) of an uploaded image; more is refused as a decompression bomb.",
+    )
+    image_max_frames: int = Field(
+        600, ge=1, description="Most frames of an animated GIF or WebP; more is refused before it is decoded."
+    )
+    image_max_animation_pixels: int = Field(
+        250_000_000,
+        ge=1_000_000,
+        description="Most pixels of all frames of an animation together (width x height x frames).",
+    )
+    image_max_text_mb: int = Field(
+        4,
+        ge=1,
+        description="Most text (generation data) a PNG may carry, in MB, its chunks counted as stored; more is "
+        "refused before any of it is read.",
+    )
+    image_max_side: int = Field(
+        2048, ge=256, le=8192, description="Longest side of an image's public copy, in pixels (larger is scaled)."
+    )
+    image_thumbnail_widths: Annotated[list[Annotated[int, Field(ge=16, le=4096)]], NoDecode] = Field(
+        default_factory=lambda: [320, 640, 1024],
+        max_length=8,
+        description="Widths of the WebP thumbnails stored beside each public copy (comma-separated), for feeds "
+        "and cards; a picture narrower than a width gets no thumbnail of it.",
+    )
+    image_classifier_thresholds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [0.2, 0.4, 0.6, 0.85],
+        min_length=4,
+        max_length=4,
+        description="NSFW classifier scores (0..1) below which an image is PG, PG-13, R and X (comma-separated, "
+        "rising); at or above the last it is XXX.",
+    )
+    image_uncertain_band: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [0.3, 0.75],
+        min_length=2,
+        max_length=2,
+        description="Classifier scores from the first to below the second of these are uncertain: the image is "
+        "rated but also queued for people to review.",
+    )
+    image_classifier_threads: int = Field(
+        2, ge=1, le=64, description="CPU threads the NSFW classifier uses in each process."
+    )
+    image_classifier_batch: int = Field(
+        16, ge=1, le=256, description="Images rated together in one run of the classifier job."
+    )
+    image_lookalike_distance: int = Field(
+        6,
+        ge=0,
+        le=20,
+        description="Bits two perceptual hashes may differ by and still be the same picture: an upload this close "
+        "to a blocked image is blocked.",
+    )
+    # --- the rating game (moderation.game) ---
+    game_min_account_days: int = Field(
+        7,
+        ge=0,
+        le=3650,
+        description="Days an account must exist before it may play the rating game (moderators always may; muted, "
+        "banned and struck members never).",
+    )
+    game_votes_needed: float = Field(
+        5.0,
+        gt=0,
+        le=1000,
+        description="Vote weight that must agree on one level before the game sets an image's level (an Acolyte's "
+        "vote weighs 1, a Knight's 2, a Templar's 3).",
+    )
+    game_agreement_share: float = Field(
+        0.7,
+        gt=0.5,
+        le=1.0,
+        description="Share of the counted vote weight on an image that must agree on its level for a consensus.",
+    )
+    game_max_votes: int = Field(
+        12,
+        ge=2,
+        le=1000,
+        description="Counted votes after which an image with no consensus leaves the game for a moderator.",
+    )
+    game_check_share: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Share of the images a player is shown that are hidden checks: images whose level a moderator "
+        "locked, which judge the player at once.",
+    )
+    game_bench_accuracy: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Accuracy on check images under which a player is benched: their votes stop counting, and they "
+        "see only checks until their accuracy is back above it.",
+    )
+    game_bench_min_checks: int = Field(
+        5, ge=1, le=1000, description="Check images a player answers before their accuracy can bench them."
+    )
+
+    @field_validator("image_thumbnail_widths", "image_classifier_thresholds", "image_uncertain_band", mode="before")
+    @classmethod
+    def _split_image_numbers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("image_classifier_thresholds", "image_uncertain_band")
+    @classmethod
+    def _check_rising_scores(cls, value: list[float]) -> list[float]:
+        if any(not 0 <= score <= 1 for score in value) or value != sorted(value):
+            raise ValueError("scores are rising numbers from 0 to 1")
+        return value
+
+    # --- moderation: reports, strikes and restrictions ----------------------------------------------------
+    reports_per_hour: int = Field(
+        20, ge=1, description="Reports one account may file per hour; more are refused until the hour has passed."
+    )
+    moderation_claim_minutes: int = Field(
+        30,
+        ge=1,
+        description="How long a moderator's claim on a case or review item holds; after that another may take it.",
+    )
+    strike_points_default: int = Field(1, ge=1, le=100, description="Points of a strike when the moderator names none.")
+    strike_expiry_days: int = Field(90, ge=1, description="Days after which a strike stops counting.")
+    strike_points_pause_uploads: int = Field(
+        3,
+        ge=1,
+        description="Active strike points at which a user's uploads (models, files, images) are paused, until "
+        "enough of the strikes expire.",
+    )
+    strike_points_mute: int = Field(
+        6,
+        ge=1,
+        description="Active strike points at which a user is muted; the mute is lifted when the points fall "
+        "below this again.",
+    )
+    # --- end of issue 16 settings ---
 
     @field_validator("metrics_token")
     @classmethod
@@ -433,7 +573,7 @@ def describe_settings(settings: Settings) -> list[tuple[str, str, str]]:
         elif value is None:
             shown = ""
         elif isinstance(value, list):
-            shown = ",".join(value)
+            shown = ",".join(str(item) for item in value)
         elif isinstance(value, dict):
             shown = json.dumps(_mask_secrets(value))
         else:

@@ -1,6 +1,7 @@
 """The images domain's side of `catalog.showcase`: covers for lists, galleries for model pages, the showcase's
 size for the wizard, and posts for the demo, each applying `images.visibility` and giving out the right address
-(`images.urls`): stable for a public picture, signed for one only its owner and moderators see."""
+(`images.urls`): stable for a public picture, signed for one only its owner and moderators see. A picture not yet
+Scanned (or blocked) is in its owner's views only."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from modelyard.catalog.models import Model, ModelVersion
 from modelyard.catalog.showcase import NewPicture, Picture
 from modelyard.core.errors import NotFound
-from modelyard.images import service, showcases, visibility
+from modelyard.images import ingest, service, showcases, visibility
 from modelyard.images.models import Image, Post
 from modelyard.images.urls import image_url
 
@@ -56,6 +57,7 @@ class ImagesShowcase:
             .join(Model, Model.id == ModelVersion.model_id)
             .where(
                 Post.model_version_id.in_(list(version_ids)),
+                visibility.ready_images(),
                 visibility.published_posts(),
                 visibility.showcase_posts(),
                 visibility.images_shown(),
@@ -71,7 +73,8 @@ class ImagesShowcase:
 
     def gallery(self, session: Session, version_id: int, *, drafts: bool) -> list[Picture]:
         """Posts of the version with their images, published first then by age: two queries (the posts with their
-        version and model, for the rule; then their images)."""
+        version and model, for the rule; then their images). With `drafts` (its owner, moderators), images not yet
+        Scanned too."""
         query = (
             select(Post, ModelVersion, Model)
             .join(ModelVersion, ModelVersion.id == Post.model_version_id)
@@ -88,7 +91,10 @@ class ImagesShowcase:
             public = visibility.is_public(post, version, model)
             published = visibility.post_is_published(post)
             for image in post.images:
-                pictures.append(picture(image, public=public, caption=post.title, published=published))
+                ready = visibility.image_is_ready(image)
+                if ready or drafts:
+                    shown = picture(image, public=public and ready, caption=post.title, published=published)
+                    pictures.append(shown)
         return pictures
 
     def picture_counts(self, session: Session, version_ids: Sequence[int]) -> dict[int, int]:
@@ -109,6 +115,9 @@ class ImagesShowcase:
             names=[item.name for item in pictures],
             metas=[item.meta for item in pictures],
         )
+        # The demo shows its pictures at once, without waiting for a worker.
+        for image in post.images:
+            ingest.ingest_now(session, image.id)
         return len(post.images)
 
     def manage_url(self, version_id: int) -> str:

@@ -3,10 +3,13 @@ and show with their versions, and the catalog's pages and lists get their pictur
 
 from __future__ import annotations
 
+from modelyard.catalog import demo as catalog_demo
 from modelyard.catalog import showcase
 from modelyard.catalog.lifecycle import effects
+from modelyard.images import demo
 from modelyard.images.gallery import ImagesShowcase
 from modelyard.images.posts import PostsFollowVersions
 
 effects.on_version_visibility(PostsFollowVersions())
 showcase.register(ImagesShowcase())
+catalog_demo.on_demo_loaded(demo.add_to_demo)

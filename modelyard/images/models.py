@@ -1,5 +1,6 @@
 """Posts (a set of images, with a title and a description, draft or published, optionally of a model version),
-their images, the tags on images (the catalog's `Tag`, shared with models), and the resources (model versions) images were made with.
+their images, the tags on images (the catalog's `Tag`, shared with models), and the resources (model versions)
+images were made with.
 
 An image goes through ingestion (`images.ingest`): it is stored Pending with its private original, then
 processed by jobs into a public copy, thumbnails, hashes, generation metadata and an NSFW level, and ends Scanned
@@ -9,10 +10,9 @@ out) or Error (kept for a rescan).
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
-
-import enum
 
 from sqlalchemy import JSON, BigInteger, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -44,8 +44,6 @@ class TagSource(enum.StrEnum):
     user = "User"  # the uploader or another member
     classifier = "Classifier"  # a scanner's label
     moderator = "Moderator"
-
-
 
 
 class Post(Base):

@@ -3,35 +3,21 @@
 Content carries one level (images: the highest of their tags; a model flagged nsfw: every adult bit at once); a
 viewer asks for a set of levels as a bit mask, and sees what shares a bit with it (`level & asked != 0`).
 Level 0 is unrated and matches nothing. The public API's parameters (`browsingLevel`, `nsfw`) and fields
-(`nsfwLevel`, `nsfw`) are translated here, so every endpoint and page reads the same rule. A model's own level
-(`NSFW_LEVELS` when its owner flags it nsfw) is the catalog's, which cannot import this module:
-`catalog.browsing.level_of_model`.
+(`nsfwLevel`, `nsfw`) are translated here, so every endpoint and page reads the same rule. The flags themselves are
+`core.nsfw`'s (the catalog's `level_of_model` and the accounts' browsing levels read them there).
 """
 
 from __future__ import annotations
 
-from enum import IntFlag
 from typing import Any
 
 from sqlalchemy import ColumnElement
 
+# The flags live in core, where accounts and the catalog read them too; re-exported here for the image callers.
+from modelyard.core.nsfw import ALL_LEVELS, EVERY_LEVEL, NSFW_LEVELS, PUBLIC, SFW, BrowsingLevel
 
-class BrowsingLevel(IntFlag):
-    """Civitai's NSFW bit flags."""
+__all__ = ["ALL_LEVELS", "EVERY_LEVEL", "NSFW_LEVELS", "PUBLIC", "SFW", "BrowsingLevel"]
 
-    PG = 1
-    PG13 = 2
-    R = 4
-    X = 8
-    XXX = 16
-    Blocked = 32
-
-
-PUBLIC = int(BrowsingLevel.PG)
-SFW = int(BrowsingLevel.PG | BrowsingLevel.PG13)
-ALL_LEVELS = 31  # everything a viewer may choose (Blocked is never chosen)
-NSFW_LEVELS = 60  # R | X | XXX | Blocked: a model flagged nsfw, and what `nsfw=true` asks of the image feed
-EVERY_LEVEL = 63  # a bit mask that matches any rated level: for owners' and single-object reads
 # `nsfw=None|Soft|Mature|X` on the image feed: Civitai's legacy level names, as masks.
 LEGACY_LEVELS = {"none": PUBLIC, "soft": SFW, "mature": 7, "x": ALL_LEVELS}
 # An image's level as the image feed names it (`nsfwLevel`): its highest bit.

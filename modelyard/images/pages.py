@@ -25,8 +25,9 @@ from modelyard.core.errors import AppError, NotFound
 from modelyard.core.http import SessionDep
 from modelyard.core.params import Id
 from modelyard.images import showcases
+from modelyard.images.ingest.checks import max_upload_bytes
 from modelyard.images.routes import read_uploads, showcase_out
-from modelyard.images.service import MAX_POST_IMAGES, MAX_UPLOAD_BYTES
+from modelyard.images.service import MAX_POST_IMAGES
 from modelyard.images.showcases import MAX_SHOWCASE_IMAGES
 from modelyard.web.toolkit import form_failed, login_required, page, register_flash, see_other
 
@@ -59,7 +60,7 @@ def _context(session: Session, version: ModelVersion) -> dict[str, Any]:
         "showcase": showcase_out(session, version),
         "max_images": MAX_SHOWCASE_IMAGES,
         "max_batch": MAX_POST_IMAGES,
-        "max_megabytes": MAX_UPLOAD_BYTES // (1024 * 1024),
+        "max_megabytes": max_upload_bytes() // (1024 * 1024),
         "accept": ACCEPT,
         "steps": wizard_steps(version.model, "images"),
         "step": "images",

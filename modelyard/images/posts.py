@@ -47,8 +47,8 @@ class PostsFollowVersions:
         shown = []
         for post in hidden:
             metadata = dict(post.metadata_ or {})
-            if not metadata.pop("hiddenWithVersion", False) and post.user_id != owner_id:
-                continue  # someone else's draft: theirs to publish
+            if not metadata.pop("hiddenWithVersion", False) and (post.user_id != owner_id or metadata.get("draft")):
+                continue  # a draft (someone else's, or one its owner keeps in the post editor): theirs to publish
             previous = metadata.pop("prevPublishedAt", None)
             metadata.pop("unpublishedAt", None)
             metadata.pop("unpublishedBy", None)

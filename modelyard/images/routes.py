@@ -24,10 +24,12 @@ from modelyard.core.errors import ValidationFailed
 from modelyard.core.http import SessionDep, model_response
 from modelyard.core.params import BOUNDS, Id
 from modelyard.images import service, showcases
-from modelyard.images.service import MAX_POST_IMAGES, MAX_UPLOAD_BYTES
+from modelyard.images.ingest.checks import max_upload_bytes
+from modelyard.images.models import Ingestion
+from modelyard.images.service import MAX_POST_IMAGES
 from modelyard.images.showcases import MAX_SHOWCASE_IMAGES, Arranged
 from modelyard.images.urls import image_url
-from modelyard.images.visibility import is_public
+from modelyard.images.visibility import image_is_public
 
 router = APIRouter(tags=["images"])
 MediaReader = Annotated[User, Depends(requires(TokenScope.MediaRead))]
@@ -41,7 +43,8 @@ class ImageOut(BaseModel):
     url: str
     width: int
     height: int
-    nsfw_level: int
+    nsfw_level: int = Field(description="0 while the image is not yet rated")
+    ingestion: Ingestion = Field(description="Pending until processed and rated; then Scanned, Blocked or Error")
 
 
 class PostOut(BaseModel):
@@ -66,6 +69,8 @@ class ShowcaseImageOut(BaseModel):
     meta: dict[str, object] | None
     published: bool
     cover: bool
+    ingestion: Ingestion = Field(description="Shown to others only once Scanned")
+    ingestion_error: str | None = Field(None, description="Why ingestion failed (Error); a rescan tries again")
 
 
 class ShowcaseOut(BaseModel):
@@ -100,7 +105,7 @@ def showcase_out(session: Session, version: ModelVersion) -> ShowcaseOut:
 
 def _image_out(version: ModelVersion, item: Arranged, cover: bool) -> ShowcaseImageOut:
     image = item.image
-    public = is_public(item.post, version, version.model)
+    public = image_is_public(image, item.post, version, version.model)
     return ShowcaseImageOut(
         id=image.id,
         url=image_url(image.storage_key, public=public),
@@ -113,17 +118,22 @@ def _image_out(version: ModelVersion, item: Arranged, cover: bool) -> ShowcaseIm
         meta=image.meta,
         published=item.published,
         cover=cover,
+        ingestion=image.ingestion,
+        ingestion_error=image.ingestion_error,
     )
 
 
-def read_uploads(uploads: list[UploadFile], *, most: int) -> tuple[list[service.Prepared], list[str | None]]:
-    """Every upload checked and converted before anything is stored."""
+def read_uploads(uploads: list[UploadFile], *, most: int) -> tuple[list[bytes], list[str | None]]:
+    """Every upload read (one byte past the limit, so a larger file is refused, not cut) and checked before
+    anything is stored."""
     if not uploads:
         raise ValidationFailed("Choose at least one image", field="images")
     if len(uploads) > most:
         raise ValidationFailed(f"At most {most} images at a time", field="images")
-    prepared = [service.prepare(upload.file.read(MAX_UPLOAD_BYTES + 1)) for upload in uploads]
-    return prepared, [upload.filename for upload in uploads]
+    limit = max_upload_bytes()
+    files = [upload.file.read(limit + 1) for upload in uploads]
+    service.check_all(files)
+    return files, [upload.filename for upload in uploads]
 
 
 @router.post("/api/model-versions/{version_id}/posts", status_code=status.HTTP_201_CREATED, response_model=PostOut)
@@ -135,12 +145,13 @@ def create_post(
     session: SessionDep,
     title: Annotated[str | None, Form(max_length=255)] = None,
 ) -> PostOut:
-    """Add a showcase post of images to one of your versions. It goes live with the version."""
+    """Add a showcase post of images to one of your versions (PNG, JPEG, WebP, animated GIF or WebP). It goes live
+    with the version; each image is shown once ingested (`ingestion` Scanned). A file that is not such an image,
+    damaged, too large or with too many pixels is refused (413 or 422) and nothing is stored."""
     user = policy.require_can_post(principal)
     version = owned_version(session, user, version_id)
     prepared, names = read_uploads(images, most=MAX_POST_IMAGES)
     post = service.create_version_post(session, user.id, version, title=title, images=prepared, names=names)
-    public = is_public(post, version, version.model)
     return PostOut(
         id=post.id,
         model_version_id=post.model_version_id,
@@ -149,10 +160,11 @@ def create_post(
         images=[
             ImageOut(
                 id=i.id,
-                url=image_url(i.storage_key, public=public),
+                url=image_url(i.storage_key, public=image_is_public(i, post, version, version.model)),
                 width=i.width,
                 height=i.height,
                 nsfw_level=i.nsfw_level,
+                ingestion=i.ingestion,
             )
             for i in post.images
         ],

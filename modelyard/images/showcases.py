@@ -20,9 +20,9 @@ from modelyard.catalog.lifecycle import effects
 from modelyard.catalog.models import Model, ModelVersion
 from modelyard.core.errors import Forbidden, NotFound, ValidationFailed
 from modelyard.core.jobs import enqueue
-from modelyard.images import service
+from modelyard.images import ingest, service
 from modelyard.images.models import Image, Post
-from modelyard.images.service import MAX_POST_IMAGES, Prepared
+from modelyard.images.service import MAX_POST_IMAGES
 from modelyard.search import outbox
 
 MAX_SHOWCASE_IMAGES = 50
@@ -76,12 +76,13 @@ def add(
     session: Session,
     user: User,
     version: ModelVersion,
-    pictures: list[Prepared],
+    pictures: list[bytes],
     *,
     names: list[str | None] | None = None,
     metas: list[dict[str, Any] | None] | None = None,
 ) -> list[Image]:
-    """Append pictures to the showcase (checked and converted beforehand: a bad one in a batch stores none)."""
+    """Append pictures to the showcase, each through `ingest.accept_upload` (all checked first: a bad one in a
+    batch stores none). They are Pending until ingested, then shown when the version is."""
     require_owner(user, version)
     if not pictures:
         raise ValidationFailed("Choose at least one image", field="images")
@@ -92,7 +93,10 @@ def add(
             f"A version shows at most {MAX_SHOWCASE_IMAGES} images; there is room for {max(room, 0)} more",
             field="images",
         )
-    post = current[-1].post if current else None
+    service.check_all(pictures)
+    # The latest post the owner has not kept as a draft in the post editor (`images.editing`): a draft waits for
+    # its owner, and pictures added to the showcase go live with the version.
+    post = next((item.post for item in reversed(current) if not (item.post.metadata_ or {}).get("draft")), None)
     added: list[Image] = []
     for position, picture in enumerate(pictures):
         if post is None or len(post.images) >= MAX_POST_IMAGES:
@@ -103,7 +107,7 @@ def add(
                 post.published_at = post.created_at
         name = names[position] if names else None
         meta = metas[position] if metas else None
-        added.append(service.add_image(session, post, picture, name=name, meta=meta))
+        added.append(ingest.accept_upload(session, user, post, picture, name=name, meta=meta))
     session.flush()
     live = [image.id for image in added if image.post is not None and image.post.published_at is not None]
     service.showcase_changed(session, version, live, live=True)
@@ -149,7 +153,7 @@ def remove(session: Session, user: User, version: ModelVersion, image_id: int) -
     found = next((item for item in arranged(session, version) if item.image.id == image_id), None)
     if found is None:
         raise NotFound(f"No image {image_id} in this version's showcase")
-    post, key = found.post, found.image.storage_key
+    post, keys = found.post, {found.image.storage_key, found.image.original_key}
     post.images.remove(found.image)
     session.delete(found.image)
     for position, image in enumerate(post.images):
@@ -159,5 +163,6 @@ def remove(session: Session, user: User, version: ModelVersion, image_id: int) -
     session.flush()
     if found.published:
         outbox.queue(session, "images", [image_id], "delete")
-    enqueue(session, "images.forget_object", delay=FORGET_AFTER_SECONDS, storage_key=key)
+    for key in sorted(key for key in keys if key):
+        enqueue(session, "images.forget_object", delay=FORGET_AFTER_SECONDS, storage_key=key)
     effects.invalidate_model(session, version.model_id)

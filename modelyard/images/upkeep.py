@@ -8,13 +8,14 @@ import logging
 
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from modelyard.core.errors import AppError
 from modelyard.core.runtime import get_runtime
 from modelyard.images import blurhash
-from modelyard.images.models import Image
+from modelyard.images.models import Image, Ingestion
+from modelyard.images.urls import PUBLIC_SUFFIX
 
 log = logging.getLogger("modelyard.images")
 BACKFILL_BATCH = 200
@@ -27,7 +28,12 @@ def fill_missing_blurhashes(session: Session, *, limit: int = BACKFILL_BATCH) ->
     batches by a periodic job rather than inside the migration. A picture that cannot be read (its object lost,
     its bytes damaged) gets the neutral hash, so it is not read again every run and clients still get a string.
     """
-    images = session.scalars(select(Image).where(Image.blurhash.is_(None)).order_by(Image.id).limit(limit)).all()
+    images = session.scalars(
+        select(Image)
+        .where(Image.blurhash.is_(None), Image.ingestion == Ingestion.Scanned)  # ingestion computes the others'
+        .order_by(Image.id)
+        .limit(limit)
+    ).all()
     storage = get_runtime().storage
     for image in images:
         try:
@@ -41,9 +47,16 @@ def fill_missing_blurhashes(session: Session, *, limit: int = BACKFILL_BATCH) ->
 
 
 def forget_object(session: Session, storage_key: str) -> bool:
-    """Delete a removed picture's stored bytes, unless an image uses them (the same picture is in another post:
-    keys are content addresses). True when deleted."""
-    if session.scalar(select(Image.id).where(Image.storage_key == storage_key).limit(1)) is not None:
+    """Delete a removed picture's stored bytes (a public copy with its thumbnails and poster, or an original),
+    unless an image uses them (the same picture is in another post: keys are content addresses). True when
+    deleted."""
+    used = select(Image.id).where(or_(Image.storage_key == storage_key, Image.original_key == storage_key)).limit(1)
+    if session.scalar(used) is not None:
         return False
-    get_runtime().storage.delete(storage_key)
+    storage = get_runtime().storage
+    if storage_key.startswith("images/") and storage_key.endswith(PUBLIC_SUFFIX):
+        stem = storage_key[: -len(PUBLIC_SUFFIX)]
+        for derived in list(storage.iter_keys(stem + ".")):
+            storage.delete(derived)
+    storage.delete(storage_key)
     return True

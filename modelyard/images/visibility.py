@@ -3,6 +3,8 @@
 stable image addresses of `images.media`).
 
 An image is shown to a viewer when
+- its ingestion is done and passed (`Ingestion.Scanned`): a Pending, Error or Blocked image is shown to no one but
+  its owner (on their own pages) and moderators;
 - its post is published (`Post.published_at` set; the lifecycle clears it while the post's version is down),
 - the version the post shows, if any, is one the viewer may see (`catalog.lifecycle.visibility`),
 - and that version's model is not taken down: a model a moderator took down (`mode = TakenDown`) shows no images,
@@ -25,12 +27,24 @@ from modelyard.accounts.models import User
 from modelyard.catalog.enums import ModelModifier
 from modelyard.catalog.lifecycle import visibility as catalog_visibility
 from modelyard.catalog.models import Model, ModelVersion
-from modelyard.images.models import Post
+from modelyard.images.models import Image, Ingestion, Post
 
 
 def model_shows_images(mode: ModelModifier | str | None) -> bool:
     """Whether the images of a model in this mode may be shown (a `text(Model.mode)` column gives a string)."""
     return mode != ModelModifier.TakenDown
+
+
+def image_is_ready(image: Image | Any) -> bool:
+    """Ingested and not blocked: the image part of the rule (the rest is its post's and version's)."""
+    return bool(image.ingestion == Ingestion.Scanned)
+
+
+def image_is_public(
+    image: Image | Any, post: Post | Any, version: ModelVersion | Any | None, model: Model | Any | None
+) -> bool:
+    """`is_public` for one image of the post."""
+    return image_is_ready(image) and is_public(post, version, model)
 
 
 def post_is_published(post: Post | Any) -> bool:
@@ -56,6 +70,11 @@ def version_shows_public_images(version: ModelVersion | Any, model: Model | Any)
 # --- the same rule as SQL ---------------------------------------------------------------------------------------
 
 
+def ready_images() -> ColumnElement[bool]:
+    """`image_is_ready` as a WHERE clause on a query that reads Image."""
+    return Image.ingestion == Ingestion.Scanned
+
+
 def published_posts() -> ColumnElement[bool]:
     return Post.published_at.is_not(None)
 
@@ -70,6 +89,7 @@ def shown_images(viewer: User | None) -> ColumnElement[bool]:
     """The whole rule for `viewer` as a WHERE clause on a query joining Image to Post and outer-joining the post's
     ModelVersion and Model (`with_versions`)."""
     return and_(
+        ready_images(),
         published_posts(),
         or_(Post.model_version_id.is_(None), catalog_visibility.visible_versions(viewer)),
         images_shown(),

@@ -77,7 +77,7 @@ def nav_links(html: str) -> list[str]:
     return re.findall(r'href="([^"]+)"', nav.group(1))
 
 
-MODERATOR_SECTIONS = ["/admin", "/admin/users", "/moderation/held-files", "/moderation/transitions"]
+MODERATOR_SECTIONS = ["/admin", "/moderation", "/admin/users", "/moderation/held-files", "/moderation/transitions"]
 ADMIN_SECTIONS = [*MODERATOR_SECTIONS, "/admin/jobs", "/admin/emails", "/admin/flags"]
 
 
@@ -113,8 +113,9 @@ def test_the_home_page_shows_the_figures_of_the_domains(client: TestClient, runt
     logged_in_as(client, runtime, Role.moderator)
     banned = create_user(runtime)
     form(client, f"/admin/users/{banned.id}/ban", {"reason": "spam"})
-    assert figures(client.get("/admin", headers=HTML).text) == {"users": "2", "muted": "0", "banned": "1"}
+    reviews = {"open reports": "0", "items to review": "0"}
+    assert figures(client.get("/admin", headers=HTML).text) == {**reviews, "users": "2", "muted": "0", "banned": "1"}
     client.cookies.clear()
     logged_in_as(client, runtime, Role.admin)
     shown = figures(client.get("/admin", headers=HTML).text)
-    assert shown == {"users": "3", "muted": "0", "banned": "1", "dead jobs": "1"}
+    assert shown == {**reviews, "users": "3", "muted": "0", "banned": "1", "dead jobs": "1"}

@@ -14,6 +14,7 @@ from modelyard.images.models import Image
 from tests.images.test_showcase import add, bearer, png
 from tests.support.catalog import create_model
 from tests.support.factories import create_user
+from tests.support.ingestion import run_ingestion
 
 
 def gradient() -> PILImage.Image:
@@ -100,6 +101,7 @@ def test_ingestion_computes_the_hash(runtime, client):
         files=[("images", ("a.png", png("purple")))],
         headers=bearer(runtime, owner),
     ).json()
+    run_ingestion(runtime)
     with runtime.db.session() as session:
         image = session.get(Image, body["images"][0]["id"])
         assert image is not None and image.blurhash is not None

@@ -9,6 +9,7 @@ from PIL import Image as PILImage
 from modelyard.images.models import Post
 from tests.support.catalog import create_model
 from tests.support.factories import create_api_key, create_user
+from tests.support.ingestion import run_ingestion
 
 
 def png(color: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
@@ -31,6 +32,8 @@ def test_a_post_waits_for_its_version_and_goes_live_with_it(runtime, client):
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["published"] is False and [i["width"] for i in body["images"]] == [64, 64]
+    assert [i["ingestion"] for i in body["images"]] == ["Pending", "Pending"]
+    run_ingestion(runtime)
     assert client.post(f"/api/models/{made.id}/publish", json={}, headers=headers).status_code == 200
     with runtime.db.session() as session:
         post = session.get(Post, body["id"])

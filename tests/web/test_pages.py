@@ -87,7 +87,7 @@ def test_home_renders_nav_hero_and_search(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     page = scan(response.text)
-    assert page.nav_links == ["/", "/models", "/status", "/docs"]
+    assert page.nav_links == ["/", "/models", "/images", "/status", "/docs"]
     assert "on your own server" in page.h1[0]
     assert 'role="search"' in response.text and 'name="q"' in response.text
     assert "No models published yet" in response.text

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from modelyard.accounts.pages import entry, header, settings, users
+from modelyard.accounts.pages import content, entry, header, settings, users
 
 
 def mount_account_pages(app: FastAPI) -> None:
     header.install_header_account()
-    for group in (entry, settings, users):
+    content.install_browsing_globals()
+    for group in (entry, settings, content, users):
         app.include_router(group.router)
     users.join_admin_area()

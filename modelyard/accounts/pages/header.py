@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from modelyard.accounts import policy, sessions
+from modelyard.accounts import browsing, policy, sessions
 from modelyard.accounts.auth import Principal
 from modelyard.accounts.models import Role, User
 from modelyard.core.http import runtime_of
@@ -21,11 +21,39 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class MenuItem:
+    label: str
+    path: str
+    icon: str  # a name of `accounts/_icons.html`
+
+
+# A domain above accounts adds its items to the account menu, each shown to the users its provider gives it to
+# (the rating game, to those who may play): `add_account_menu_item(provider)` from the domain's mount function.
+MenuProvider = Callable[[Session, User], MenuItem | None]
+_MENU_PROVIDERS: list[MenuProvider] = []
+
+
+def add_account_menu_item(provider: MenuProvider) -> None:
+    if provider not in _MENU_PROVIDERS:
+        _MENU_PROVIDERS.append(provider)
+
+
+def _menu_items(user: User) -> tuple[MenuItem, ...]:
+    session = inspect(user).session  # none on an error page whose request session is gone: no extra items
+    if session is None:
+        return ()
+    return tuple(item for provider in _MENU_PROVIDERS if (item := provider(session, user)) is not None)
+
+
+@dataclass(frozen=True)
 class HeaderAccount:
     username: str
     display_name: str | None
     is_moderator: bool
     is_admin: bool
+    browsing_level: int = 1  # `accounts.browsing`: the header's level toggle shows these
+    blur_nsfw: bool = True
+    items: tuple[MenuItem, ...] = ()  # what domains add to the menu for this user
 
     @property
     def initial(self) -> str:
@@ -38,11 +66,14 @@ class HeaderAccount:
             display_name=user.display_name,
             is_moderator=policy.has_role(user, Role.moderator),
             is_admin=policy.has_role(user, Role.admin),
+            browsing_level=browsing.browsing_level(user),
+            blur_nsfw=browsing.blurs_nsfw(user),
+            items=_menu_items(user),
         )
 
 
 _UNSET = object()
-_SHOWN = frozenset({"username", "display_name", "role", "banned_at"})
+_SHOWN = frozenset({"username", "display_name", "role", "banned_at", "browsing_level", "blur_nsfw"})
 
 
 def header_account(request: Request) -> HeaderAccount | None:

@@ -36,6 +36,7 @@ TABS = [
     ("sessions", "Sessions", "/account/sessions"),
     ("api-keys", "API keys", "/account/api-keys"),
     ("linked", "Linked sign-ins", "/account/linked"),
+    ("content", "Content", "/account/content"),  # accounts.pages.content
 ]
 
 

@@ -10,6 +10,7 @@ from typing import Any, BinaryIO, cast
 
 from sqlalchemy.orm import Session
 
+from modelyard.accounts import policy
 from modelyard.accounts.models import User
 from modelyard.catalog.access import require_writer
 from modelyard.catalog.enums import (
@@ -95,6 +96,7 @@ def prepare_file(
 ) -> tuple[str, dict[str, Any]]:
     """Check that `actor` may add a file of this type and name to `version`: its clean name and metadata."""
     require_writer(actor, version.model)
+    policy.require_can_upload(actor)  # strikes may pause uploads
     if version.status == ModelStatus.Deleted:
         raise Conflict(f"Version {version.id} is Deleted")
     if file_type not in FILE_TYPES:

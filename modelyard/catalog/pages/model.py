@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
+from modelyard.accounts import browsing as viewer_browsing
 from modelyard.accounts import policy
 from modelyard.accounts.auth import PrincipalDep
 from modelyard.accounts.models import User
@@ -58,11 +59,16 @@ def model_context(session: Session, viewer: User | None, model_id: int, version_
     manages = access.may_write(viewer, model)
     # The version's pictures (`catalog.showcase`): published ones, or every one for its managers.
     pictures = showcase.gallery(session, version.id, drafts=manages) if version else []
+    # Pictures outside the viewer's browsing level are left out, except for those who manage the model.
+    level = viewer_browsing.browsing_level(viewer)
+    shown = [picture for picture in pictures if manages or picture.nsfw_level & level]
     is_owner = viewer is not None and viewer.id == model.user_id
     return {
         "model": out,
         "selected": version,  # not `version`: base.html shows the site's version under that name
-        "pictures": pictures,
+        "pictures": shown,
+        "hidden_pictures": len(pictures) - len(shown),
+        "blur_nsfw": viewer_browsing.blurs_nsfw(viewer),
         "manage_pictures": showcase.manage_url(version.id) if version and is_owner else None,
         "manages": manages,
         "is_owner": is_owner,

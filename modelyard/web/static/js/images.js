@@ -403,6 +403,9 @@
     });
   }
 
+  // The feed (feed.js) paints the cards it appends with the same code.
+  window.modelyardPaintPlaceholders = paintPlaceholders;
+
   document.addEventListener("DOMContentLoaded", function () {
     paintPlaceholders(document);
     document.querySelectorAll("[data-gallery]").forEach(setUpViewer);

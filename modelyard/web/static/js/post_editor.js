@@ -1,0 +1,334 @@
+/* The post editor ([data-post-editor], images/post_edit.html); the page works without this file.
+
+   Files dropped or chosen go up at once, one request each with its own progress bar; the order is changed by
+   dragging (or the arrow buttons); tags are saved with their button or Enter, the "Hide generation data" switch
+   as soon as it is flipped; each image's ingestion state (Pending, Scanned, Blocked, Error) is refreshed until
+   none is Pending. All of it through the JSON API (/api/posts/{id}..., /api/images/{id}), the same actions the
+   page's plain forms do without JavaScript. */
+(function () {
+  "use strict";
+
+  var POLL_MS = 1500;
+  var BADGES = { Scanned: "badge--ok", Pending: "badge--warn" };
+
+  function setUp(panel) {
+    var postId = panel.dataset.postId;
+    var csrf = panel.dataset.csrf;
+    var maxImages = Number(panel.dataset.maxImages);
+    var list = panel.querySelector("[data-post-images]");
+    var empty = panel.querySelector("[data-post-empty]");
+    var progress = panel.querySelector("[data-post-progress]");
+    var count = panel.querySelector("[data-image-count]");
+    var form = panel.querySelector("[data-post-upload]");
+    var input = form.querySelector('input[type="file"]');
+    var zone = panel.querySelector("[data-dropzone]");
+    var api = "/api/posts/" + postId;
+    var queue = Promise.resolve();
+    var polling = null;
+
+    form.querySelector("[data-upload-submit]").hidden = true; // files go up as soon as they are chosen
+
+    function say(text, bad) {
+      var note = panel.querySelector("[data-post-note]");
+      if (!note) {
+        note = document.createElement("p");
+        note.dataset.postNote = "";
+        panel.insertBefore(note, list);
+      }
+      note.className = bad ? "notice notice--bad notice--block" : "notice notice--ok notice--block";
+      note.setAttribute("role", bad ? "alert" : "status");
+      note.textContent = text;
+    }
+
+    function send(method, path, body) {
+      var options = { method: method, credentials: "same-origin", headers: { Accept: "application/json", "X-CSRF-Token": csrf } };
+      if (body !== undefined) {
+        options.headers["Content-Type"] = "application/json";
+        options.body = JSON.stringify(body);
+      }
+      return fetch(path, options).then(function (response) {
+        if (response.status === 204) return {};
+        return response.json().catch(function () { return {}; }).then(function (data) {
+          if (!response.ok) throw new Error(data.detail || "The server said no (HTTP " + response.status + ")");
+          return data;
+        });
+      });
+    }
+
+    function element(tag, className, text) {
+      var node = document.createElement(tag);
+      if (className) node.className = className;
+      if (text !== undefined) node.textContent = text;
+      return node;
+    }
+
+    function actionForm(action, label, ariaLabel, extraClass) {
+      var box = element("form");
+      box.method = "post";
+      box.dataset.action = action;
+      var control = element("button", "button button--ghost button--small" + (extraClass || ""), label);
+      control.type = "submit";
+      if (ariaLabel) control.setAttribute("aria-label", ariaLabel);
+      box.appendChild(control);
+      return box;
+    }
+
+    function stateBadge(state) {
+      var badge = element("span", "badge " + (BADGES[state] || "badge--bad"), state);
+      badge.dataset.stateBadge = "";
+      return badge;
+    }
+
+    function item(image, index, total) {
+      var name = image.name || "image " + (index + 1);
+      var row = element("li", "showcase-item post-image");
+      row.dataset.imageId = image.id;
+      row.dataset.state = image.ingestion;
+      row.draggable = true;
+      var thumb = element("img", "showcase-item__thumb");
+      thumb.src = image.thumbnail_url;
+      thumb.alt = "";
+      thumb.width = image.width;
+      thumb.height = image.height;
+      var main = element("div", "showcase-item__main");
+      var title = element("p", "showcase-item__name", image.name || "Image " + (index + 1));
+      title.append(" ", stateBadge(image.ingestion));
+      main.appendChild(title);
+      if (image.ingestion_error) main.appendChild(element("p", "muted showcase-item__meta", image.ingestion_error));
+
+      var tags = actionForm("tags", "Save tags");
+      tags.className = "post-image__tags";
+      var label = element("label", "visually-hidden", "Tags of " + name);
+      var field = element("input", "input input--small");
+      field.id = label.htmlFor = "tags-" + image.id;
+      field.name = "tags";
+      field.maxLength = 2000;
+      field.placeholder = "Tags, separated by commas";
+      field.value = image.tags.join(", ");
+      tags.prepend(label, field);
+      main.appendChild(tags);
+
+      var meta = element("form", "post-image__meta");
+      meta.dataset.action = "meta";
+      var switchLabel = element("label", "post-image__switch");
+      var box = element("input");
+      box.type = "checkbox";
+      box.name = "hide_meta";
+      box.checked = image.hide_meta;
+      switchLabel.append(box, " Hide generation data");
+      meta.appendChild(switchLabel);
+      main.appendChild(meta);
+
+      var actions = element("div", "showcase-item__actions");
+      if (index > 0) actions.appendChild(actionForm("earlier", "↑", "Move " + name + " earlier"));
+      if (index < total - 1) actions.appendChild(actionForm("later", "↓", "Move " + name + " later"));
+      actions.appendChild(actionForm("remove", "Remove", "Remove " + name, " button--danger"));
+      row.append(thumb, main, actions);
+      return row;
+    }
+
+    function render(post) {
+      list.replaceChildren();
+      post.images.forEach(function (image, index) { list.appendChild(item(image, index, post.images.length)); });
+      list.hidden = post.images.length === 0;
+      empty.hidden = post.images.length > 0;
+      count.textContent = post.images.length + " of " + maxImages;
+      watch();
+    }
+
+    function currentOrder() {
+      return Array.prototype.map.call(list.querySelectorAll("[data-image-id]"), function (row) {
+        return Number(row.dataset.imageId);
+      });
+    }
+
+    /* Only the states change while people type tags: those are updated in place, the rest left alone. */
+    function refresh(post) {
+      var ids = post.images.map(function (image) { return image.id; });
+      if (ids.join() !== currentOrder().join()) return render(post);
+      post.images.forEach(function (image) {
+        var row = list.querySelector('[data-image-id="' + image.id + '"]');
+        if (row.dataset.state === image.ingestion) return;
+        row.dataset.state = image.ingestion;
+        row.querySelector("[data-state-badge]").replaceWith(stateBadge(image.ingestion));
+        row.querySelector("img").src = image.thumbnail_url;
+      });
+      watch();
+    }
+
+    function watch() {
+      if (polling || !list.querySelector('[data-state="Pending"]')) return;
+      polling = setTimeout(function () {
+        send("GET", api).then(function (post) {
+          polling = null;
+          refresh(post);
+        }, function () {
+          polling = null; // a failed poll (offline, logged out) stops; a reload starts it again
+        });
+      }, POLL_MS);
+    }
+
+    function act(promise, done) {
+      return promise.then(function (post) {
+        render(post);
+        say(done);
+      }, function (error) {
+        say(error.message, true);
+      });
+    }
+
+    function saveTags(row) {
+      var field = row.querySelector('input[name="tags"]');
+      var names = field.value.split(",").map(function (name) { return name.trim(); }).filter(Boolean);
+      return send("PATCH", "/api/images/" + row.dataset.imageId, { tags: names }).then(function (image) {
+        field.value = image.tags.join(", ");
+        say("The tags are saved.");
+      }, function (error) { say(error.message, true); });
+    }
+
+    function saveMeta(row, box) {
+      return send("PATCH", "/api/images/" + row.dataset.imageId, { hide_meta: box.checked }).then(function (image) {
+        box.checked = image.hide_meta;
+        say(image.hide_meta ? "Its generation data is hidden." : "Its generation data is shown.");
+      }, function (error) {
+        box.checked = !box.checked;
+        say(error.message, true);
+      });
+    }
+
+    list.addEventListener("submit", function (event) {
+      var action = event.target.dataset.action;
+      var row = event.target.closest("[data-image-id]");
+      if (!action || !row) return;
+      event.preventDefault();
+      var id = Number(row.dataset.imageId);
+      if (action === "tags") return saveTags(row);
+      if (action === "meta") return saveMeta(row, row.querySelector('input[name="hide_meta"]'));
+      if (action === "remove") {
+        return act(send("DELETE", "/api/images/" + id).then(function () { return send("GET", api); }), "The image is removed.");
+      }
+      var order = currentOrder();
+      var at = order.indexOf(id);
+      var to = Math.max(0, Math.min(order.length - 1, at + (action === "later" ? 1 : -1)));
+      order.splice(to, 0, order.splice(at, 1)[0]);
+      act(send("PUT", api + "/order", { image_ids: order }), "The order is saved.");
+    });
+    list.addEventListener("change", function (event) {
+      if (event.target.name !== "hide_meta") return;
+      saveMeta(event.target.closest("[data-image-id]"), event.target);
+    });
+    list.querySelectorAll("[data-meta-save]").forEach(function (button) { button.hidden = true; });
+
+    /* Reordering by dragging an image over the others. */
+    var dragged = null;
+    list.addEventListener("dragstart", function (event) {
+      dragged = event.target.closest && event.target.closest("[data-image-id]");
+      if (!dragged) return;
+      dragged.classList.add("is-dragged");
+      event.dataTransfer.effectAllowed = "move";
+      event.dataTransfer.setData("text/plain", dragged.dataset.imageId);
+    });
+    list.addEventListener("dragover", function (event) {
+      if (!dragged) return;
+      event.preventDefault();
+      var over = event.target.closest("[data-image-id]");
+      if (!over || over === dragged) return;
+      var box = over.getBoundingClientRect();
+      list.insertBefore(dragged, event.clientY > box.top + box.height / 2 ? over.nextSibling : over);
+    });
+    list.addEventListener("drop", function (event) {
+      if (dragged) event.preventDefault();
+    });
+    list.addEventListener("dragend", function () {
+      if (!dragged) return;
+      dragged.classList.remove("is-dragged");
+      dragged = null;
+      act(send("PUT", api + "/order", { image_ids: currentOrder() }), "The order is saved.");
+    });
+
+    /* Uploads: one request per file, in turn, each with its progress bar. */
+    function upload(file) {
+      var row = element("li", "item upload");
+      var body = element("div", "item__body");
+      var bar = element("progress", "upload__bar");
+      bar.max = file.size || 1;
+      bar.value = 0;
+      bar.setAttribute("aria-label", file.name + " uploaded");
+      var note = element("p", "item__meta muted", "Waiting…");
+      note.setAttribute("aria-live", "polite");
+      body.append(element("p", "item__title", file.name), bar, note);
+      row.appendChild(body);
+      progress.appendChild(row);
+      progress.hidden = false;
+      return function () {
+        return new Promise(function (resolve) {
+          var data = new FormData();
+          data.append("images", file, file.name);
+          var xhr = new XMLHttpRequest();
+          xhr.open("POST", api + "/images");
+          xhr.setRequestHeader("X-CSRF-Token", csrf);
+          xhr.setRequestHeader("Accept", "application/json");
+          xhr.upload.onprogress = function (event) {
+            bar.value = event.loaded;
+            bar.max = event.total || bar.max;
+            note.textContent = Math.floor((100 * event.loaded) / (event.total || 1)) + " % sent";
+          };
+          xhr.onload = function () {
+            var answer = {};
+            try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = {}; }
+            if (xhr.status === 201) {
+              bar.value = bar.max;
+              note.textContent = "Added.";
+              row.classList.add("upload--done");
+              render(answer);
+            } else {
+              row.classList.add("upload--failed");
+              note.textContent = "Refused: " + (answer.detail || "HTTP " + xhr.status);
+            }
+            resolve();
+          };
+          xhr.onerror = function () {
+            row.classList.add("upload--failed");
+            note.textContent = "The connection dropped; choose the file again.";
+            resolve();
+          };
+          note.textContent = "Sending…";
+          xhr.send(data);
+        });
+      };
+    }
+
+    function uploadAll(files) {
+      Array.prototype.forEach.call(files, function (file) { queue = queue.then(upload(file)); });
+      queue = queue.then(function () { input.value = ""; });
+    }
+
+    input.addEventListener("change", function () {
+      if (input.files && input.files.length) uploadAll(input.files);
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (input.files && input.files.length) uploadAll(input.files);
+    });
+    ["dragenter", "dragover"].forEach(function (name) {
+      zone.addEventListener(name, function (event) {
+        if (!event.dataTransfer || Array.prototype.indexOf.call(event.dataTransfer.types, "Files") < 0) return;
+        event.preventDefault();
+        zone.classList.add("is-over");
+      });
+    });
+    ["dragleave", "drop"].forEach(function (name) {
+      zone.addEventListener(name, function () { zone.classList.remove("is-over"); });
+    });
+    zone.addEventListener("drop", function (event) {
+      if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+      event.preventDefault();
+      uploadAll(event.dataTransfer.files);
+    });
+    watch();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-post-editor]").forEach(setUp);
+  });
+})();
