@@ -141,6 +141,8 @@ def cases(images: int) -> list[Case]:
         ("XXX only, deep", lambda rng: replace(page, levels=16, cursor=deep(rng)), "anonymous"),
         ("R, past week", lambda rng: replace(page, levels=4, period=Period.Week), "anonymous"),
         ("one tag", lambda rng: replace(page, tag_ids=(rng.randrange(50) + 1,)), "anonymous"),
+        ("oldest first, past day", lambda rng: replace(page, sort=ImageSort.Oldest, period=Period.Day), "anonymous"),
+        ("XXX only, past day", lambda rng: replace(page, levels=16, period=Period.Day), "anonymous"),
     ]
 
 

@@ -168,7 +168,7 @@ def image_page(request: Request, image_id: Id, viewer: Viewer, session: SessionD
         viewer,
         FeedQuery(user_id=image.user_id, exclude_image_id=image.id, limit=MORE_FROM_CREATOR),
     )
-    meta = item.meta_for(viewer)
+    meta = item.meta_for(viewer) if not hidden else None  # a prompt tells what the picture shows
     context = {
         "item": item,
         "image": image,

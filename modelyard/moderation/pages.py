@@ -5,9 +5,10 @@ everything about it; and the moderation log. Every action is a plain form, so it
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -217,31 +218,42 @@ def release_case(request: Request, case_id: Id, actor: PageModerator, session: S
     return see_other("/moderation", done="case-released")
 
 
-def _decision(action: str, reason: str, level: str, kind: str, message: str, points: str) -> actions.Decision:
-    if action not in actions.Action.__members__:
-        raise ValidationFailed("Choose an action", field="action")
-    if kind not in (k.value for k in actions.UNPUBLISH_KINDS):
-        raise ValidationFailed("Choose why it is unpublished", field="kind")
-    return actions.Decision(
-        actions.Action(action),
-        reason=reason,
-        level=whole_number(level, "The level", "level", max_digits=2),
-        kind=UnpublishKind(kind),
-        message=message.strip() or None,
-        strike_points=whole_number(points, "Strike points", "strike_points", max_digits=3),
-    )
-
-
 Text = Annotated[str, Form(max_length=4000)]
 Short = Annotated[str, Form(max_length=24)]
 
 
-@router.post("/moderation/cases/{case_id}/act", response_class=HTMLResponse)
-def act_on_case(
-    request: Request,
-    case_id: Id,
-    actor: PageModerator,
-    session: SessionDep,
+@dataclass(frozen=True)
+class DecisionForm:
+    """The fields of the act forms (the case and item pages', and the dashboard's quick ones), as sent."""
+
+    action: str
+    reason: str
+    level: str
+    kind: str
+    message: str
+    strike_points: str
+    back: str  # where the dashboard's quick forms come back to
+
+    def decision(self) -> actions.Decision:
+        if self.action not in actions.Action.__members__:
+            raise ValidationFailed("Choose an action", field="action")
+        if self.kind not in (k.value for k in actions.UNPUBLISH_KINDS):
+            raise ValidationFailed("Choose why it is unpublished", field="kind")
+        return actions.Decision(
+            actions.Action(self.action),
+            reason=self.reason,
+            level=whole_number(self.level, "The level", "level", max_digits=2),
+            kind=UnpublishKind(self.kind),
+            message=self.message.strip() or None,
+            strike_points=whole_number(self.strike_points, "Strike points", "strike_points", max_digits=3),
+        )
+
+    def echoed(self) -> dict[str, str]:
+        """What the page shows again when the decision is refused."""
+        return {name: value for name, value in asdict(self).items() if name != "back"}
+
+
+def decision_form(
     action: Short = "",
     reason: Text = "",
     level: Short = "",
@@ -249,15 +261,23 @@ def act_on_case(
     message: Text = "",
     strike_points: Short = "",
     back: Annotated[str, Form(max_length=500)] = "",
+) -> DecisionForm:
+    return DecisionForm(action, reason, level, kind, message, strike_points, back)
+
+
+DecisionFormDep = Annotated[DecisionForm, Depends(decision_form)]
+
+
+@router.post("/moderation/cases/{case_id}/act", response_class=HTMLResponse)
+def act_on_case(
+    request: Request, case_id: Id, actor: PageModerator, session: SessionDep, form: DecisionFormDep
 ) -> Response:
     """The case page's form, and the dashboard's quick ones (which come back to the dashboard: `back`)."""
-    form = {"action": action, "reason": reason, "level": level, "kind": kind, "message": message}
     try:
-        decision = _decision(action, reason, level, kind, message, strike_points)
-        actions.act_on_case(session, actor, reports.get_case(session, case_id), decision)
+        actions.act_on_case(session, actor, reports.get_case(session, case_id), form.decision())
     except AppError as exc:
-        return _case_failed(request, actor, session, case_id, exc, **form, strike_points=strike_points)
-    return see_other(back_to(back, f"/moderation/cases/{case_id}"), done="case-decided")
+        return _case_failed(request, actor, session, case_id, exc, **form.echoed())
+    return see_other(back_to(form.back, f"/moderation/cases/{case_id}"), done="case-decided")
 
 
 # --- a review item ------------------------------------------------------------------------------------------------
@@ -306,26 +326,14 @@ def claim_item(request: Request, item_id: Id, actor: PageModerator, session: Ses
 
 @router.post("/moderation/items/{item_id}/act", response_class=HTMLResponse)
 def act_on_item(
-    request: Request,
-    item_id: Id,
-    actor: PageModerator,
-    session: SessionDep,
-    action: Short = "",
-    reason: Text = "",
-    level: Short = "",
-    kind: Short = "violation",
-    message: Text = "",
-    strike_points: Short = "",
-    back: Annotated[str, Form(max_length=500)] = "",
+    request: Request, item_id: Id, actor: PageModerator, session: SessionDep, form: DecisionFormDep
 ) -> Response:
-    form = {"action": action, "reason": reason, "level": level, "kind": kind, "message": message}
     try:
-        decision = _decision(action, reason, level, kind, message, strike_points)
         item = queues.get_item(session, item_id)
-        actions.act_on_item(session, actor, item, decision)
+        actions.act_on_item(session, actor, item, form.decision())
     except AppError as exc:
-        return _item_failed(request, actor, session, item_id, exc, **form, strike_points=strike_points)
-    return see_other(back_to(back, f"/moderation?queue={item.queue.value}"), done="item-decided")
+        return _item_failed(request, actor, session, item_id, exc, **form.echoed())
+    return see_other(back_to(form.back, f"/moderation?queue={item.queue.value}"), done="item-decided")
 
 
 @router.post("/moderation/items/{item_id}/appeal", response_class=HTMLResponse)

@@ -29,6 +29,8 @@ from sqlalchemy import select
 
 from modelyard.accounts.models import Role
 from modelyard.catalog.models import ModelFileHash
+from modelyard.images.models import Image
+from tests.images.test_feed import add_image
 from tests.support.catalog import create_model
 from tests.support.factories import create_api_key, create_user
 
@@ -65,7 +67,17 @@ def _seed(runtime, client: TestClient) -> Seeded:  # type: ignore[no-untyped-def
     assert spare_key.status_code == 201, spare_key.text
     flag = client.post("/api/admin/flags", json={"name": "fuzz-flag"}, headers={"Authorization": f"Bearer {admin_key}"})
     assert flag.status_code == 201, flag.text
+    # Images and moderation: a published post of one image, and a report on the owner's model (a case).
+    image_id = add_image(runtime, owner, meta={"prompt": "fuzz"})
+    reporter_key = create_api_key(runtime, create_user(runtime))
+    report = client.post(
+        "/api/reports",
+        json={"entity_type": "model", "entity_id": published.id, "reason": "TOSViolation"},
+        headers={"Authorization": f"Bearer {reporter_key}"},
+    )
+    assert report.status_code == 201, report.text
     with runtime.db.session() as session:
+        post_id = session.scalar(select(Image.post_id).where(Image.id == image_id))
         file_hash = session.scalars(
             select(ModelFileHash.hash).where(ModelFileHash.file_id == published.file_ids[0])
         ).first()
@@ -80,6 +92,9 @@ def _seed(runtime, client: TestClient) -> Seeded:  # type: ignore[no-untyped-def
         "key_id": spare_key.json()["id"],
         "hash_value": file_hash,
         "name": "fuzz-flag",
+        "post_id": post_id,
+        "image_id": image_id,
+        "case_id": report.json()["id"],
     }
     return Seeded(owner_key, admin_key, values)
 
