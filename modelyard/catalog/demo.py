@@ -199,15 +199,18 @@ class DemoSummary:
 # each gets the session and the summary so far, and returns how many images it added.
 DemoContent = Callable[[Session, DemoSummary], int]
 _more_content: list[DemoContent] = []
+_more_accounts: dict[str, None] = {}  # the accounts they make (same password), in order, once each
 
 
-def on_demo_loaded(add: DemoContent) -> None:
+def on_demo_loaded(add: DemoContent, *, accounts: tuple[str, ...] = ()) -> None:
     _more_content.append(add)
+    _more_accounts.update(dict.fromkeys(accounts))
 
 
 def _account_names() -> str:
     roles = {Role.admin: "administrator", Role.moderator: "moderator"}
-    return ", ".join(f"{name} ({roles[role]})" if role in roles else name for name, _, _, role in CREATORS)
+    creators = [f"{name} ({roles[role]})" if role in roles else name for name, _, _, role in CREATORS]
+    return ", ".join([*creators, *(name for name in _more_accounts if name not in creators)])
 
 
 def demo_password(settings: Settings) -> str:

@@ -12,4 +12,4 @@ from modelyard.images.posts import PostsFollowVersions
 
 effects.on_version_visibility(PostsFollowVersions())
 showcase.register(ImagesShowcase())
-catalog_demo.on_demo_loaded(demo.add_to_demo)
+catalog_demo.on_demo_loaded(demo.add_to_demo, accounts=(demo.GALLERY_USER[0],))

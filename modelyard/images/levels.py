@@ -132,3 +132,25 @@ def refresh_catalog_levels(session: Session, version_ids: Sequence[int]) -> None
     session.flush()
     for model_id in sorted(moved):
         effects.invalidate_model(session, model_id)
+
+
+TAG_BATCH = 500
+
+
+def reapply_tag(session: Session, tag_id: int, *, after: int = 0, batch: int | None = None) -> int | None:
+    """After a tag's level changed: the levels of the next `batch` images carrying it (ids above `after`), and
+    of their posts; the last image id seen while more may follow, else None."""
+    batch = batch or TAG_BATCH
+    image_ids = list(
+        session.scalars(
+            select(TagOnImage.image_id)
+            .where(TagOnImage.tag_id == tag_id, TagOnImage.image_id > after)
+            .order_by(TagOnImage.image_id)
+            .limit(batch)
+        )
+    )
+    changed = apply_tag_levels(session, image_ids)
+    if changed:
+        posts = session.scalars(select(Image.post_id).where(Image.id.in_(changed)).distinct())
+        refresh_post_levels(session, [post_id for post_id in posts if post_id is not None])
+    return image_ids[-1] if len(image_ids) == batch else None

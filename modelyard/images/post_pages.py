@@ -26,7 +26,7 @@ from modelyard.core import markdown
 from modelyard.core.errors import AppError, NotFound
 from modelyard.core.http import SessionDep
 from modelyard.core.params import Id, id_or_none
-from modelyard.images import editing, tags, visibility
+from modelyard.images import editing, ingest, tags, visibility
 from modelyard.images.editing import MAX_DETAIL, MAX_POST_IMAGES
 from modelyard.images.ingest.checks import max_upload_bytes
 from modelyard.images.models import Image, Ingestion, Post
@@ -45,6 +45,7 @@ register_flash(
         "post-images-moved": "The order is saved.",
         "post-image-removed": "The image is removed.",
         "post-image-saved": "The image is saved.",
+        "post-image-rescanned": "The image is being processed again.",
         "post-published": "The post is published.",
         "post-unpublished": "The post is back to a draft.",
         "post-deleted": "The post is deleted.",
@@ -299,14 +300,15 @@ def image_action(
     request: Request,
     post_id: Id,
     image_id: Id,
-    action: Literal["move", "remove", "tags", "meta"],
+    action: Literal["move", "remove", "tags", "meta", "rescan"],
     user: PostWriter,
     session: SessionDep,
     direction: Annotated[Literal["earlier", "later", ""], Form()] = "",
     names: Annotated[str, Form(alias="tags", max_length=2000)] = "",
     hide_meta: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    """One image's actions: a step earlier or later, removal, its tags (comma-separated), hiding its data."""
+    """One image's actions: a step earlier or later, removal, its tags (comma-separated), hiding its data, and
+    processing it again after an error."""
     post = editing.editable_post(session, user, post_id)
     image = next((image for image in post.images if image.id == image_id), None)
     if image is None:
@@ -321,6 +323,9 @@ def image_action(
         elif action == "remove":
             editing.remove_image(session, user, image)
             return _done(post_id, "post-image-removed")
+        elif action == "rescan":
+            ingest.rescan(session, user, image)
+            return _done(post_id, "post-image-rescanned")
         elif action == "tags":
             tags.set_image_tags(session, user, image, names.split(","))
         else:

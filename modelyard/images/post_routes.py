@@ -25,7 +25,7 @@ from modelyard.core import markdown
 from modelyard.core.errors import ValidationFailed
 from modelyard.core.http import SessionDep, model_response
 from modelyard.core.params import BOUNDS, Id
-from modelyard.images import editing, tags, visibility
+from modelyard.images import editing, ingest, tags, visibility
 from modelyard.images.editing import MAX_DETAIL, MAX_POST_IMAGES, Upload
 from modelyard.images.ingest.checks import max_upload_bytes
 from modelyard.images.models import Image, Ingestion, Post
@@ -233,6 +233,20 @@ def update_image(image_id: Id, body: ImagePatch, user: MediaWriter, session: Ses
         editing.set_hide_meta(session, user, image, body.hide_meta)
     if body.tags is not None:
         tags.set_image_tags(session, user, image, body.tags)
+    return image_response(session, user, image)
+
+
+@router.post("/api/images/{image_id}/rescan", response_model=PostImageOut)
+def rescan_image(image_id: Id, user: MediaWriter, session: SessionDep) -> Response:
+    """Ingest an image again from its original (its author or a moderator): after an Error, or to rate it with
+    today's classifier and thresholds. It is Pending, so shown to no one else, until done; a blocked image is
+    not rescanned (409)."""
+    image = editing.get_image(session, user, image_id)
+    ingest.rescan(session, user, image)
+    return image_response(session, user, image)
+
+
+def image_response(session: Session, user: User, image: Image) -> Response:
     session.flush()
     session.refresh(image)
     post = image.post

@@ -7,9 +7,9 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from modelyard.core.jobs import Priority, job, periodic
+from modelyard.core.jobs import Priority, enqueue, job, periodic
 from modelyard.core.runtime import get_runtime
-from modelyard.images import upkeep
+from modelyard.images import levels, upkeep
 from modelyard.images.ingest import pipeline
 
 log = logging.getLogger("modelyard.images")
@@ -48,3 +48,12 @@ def forget_object(session: Session, *, storage_key: str) -> None:
     """The bytes of a removed picture (with its thumbnails and poster, or an original), once no image uses
     them."""
     upkeep.forget_object(session, storage_key)
+
+
+@job("images.apply_tag_level", priority=Priority.LOW)
+def apply_tag_level(session: Session, *, tag_id: int, after: int = 0) -> None:
+    """A tag's level changed: the images carrying it are rated again, a batch per run, each run queueing the
+    next."""
+    last = levels.reapply_tag(session, tag_id, after=after)
+    if last is not None:
+        enqueue(session, "images.apply_tag_level", tag_id=tag_id, after=last)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from modelyard.catalog import demo as catalog_demo
 from modelyard.images.events import IngestOutcome, on_image_ingested
 from modelyard.images.models import Image
+from modelyard.moderation import demo
 from modelyard.moderation.models import ReviewQueue
 from modelyard.moderation.queues import open_review
 from modelyard.moderation.reportables import BUILT_IN, register_reportable
 
 for entity_type, reportable in BUILT_IN.items():
     register_reportable(entity_type, reportable)
+catalog_demo.on_demo_loaded(demo.add_to_demo)
 
 
 @on_image_ingested

@@ -213,7 +213,3 @@ class ModerationLog(Base):
     report_id: Mapped[int | None] = mapped_column(ForeignKey("report.id", ondelete="SET NULL"), index=True)
     review_item_id: Mapped[int | None] = mapped_column(ForeignKey("review_item.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-# The rating game's tables live in its own package; imported here so they load with the domain's models.
-from modelyard.moderation.game.models import GamePlayer, GameQueueItem, GameRating  # noqa: E402, F401

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from modelyard.accounts import policy
 from modelyard.accounts.models import User
 from modelyard.accounts.pages.header import MenuItem, add_account_menu_item
-from modelyard.moderation import pages, report_pages, routes
+from modelyard.moderation import pages, report_pages, routes, tag_pages
 
 
 def _my_reports_item(session: Session, user: User) -> MenuItem | None:
@@ -28,3 +28,4 @@ def mount_moderation(app: FastAPI) -> None:
     add_account_menu_item(_moderation_item)
     app.include_router(pages.router)
     app.include_router(report_pages.router)
+    app.include_router(tag_pages.router)

@@ -185,10 +185,10 @@ def _case_page(request: Request, actor: User, session: Session, case: Report, **
 def _case_failed(request: Request, actor: User, session: Session, case_id: int, error: AppError, **form: Any) -> Any:
     session.rollback()
     context = {**_case_context(session, actor, reports.get_case(session, case_id)), "form": form}
-    return form_failed(request, session, "moderation/case.html", context, error, render_page=_moderation_page(actor))
+    return form_failed(request, session, "moderation/case.html", context, error, render_page=moderation_page(actor))
 
 
-def _moderation_page(actor: User) -> Any:
+def moderation_page(actor: User) -> Any:
     def render(request: Request, template: str, context: dict[str, Any], **options: Any) -> HTMLResponse:
         return admin_page(request, actor, SECTION, template, context, **options)
 
@@ -306,7 +306,7 @@ def _item_context(session: Session, actor: User, item: ReviewItem) -> dict[str, 
 def _item_failed(request: Request, actor: User, session: Session, item_id: int, error: AppError, **form: Any) -> Any:
     session.rollback()
     context = {**_item_context(session, actor, queues.get_item(session, item_id)), "form": form}
-    return form_failed(request, session, "moderation/item.html", context, error, render_page=_moderation_page(actor))
+    return form_failed(request, session, "moderation/item.html", context, error, render_page=moderation_page(actor))
 
 
 @router.get("/moderation/items/{item_id}", response_class=HTMLResponse)

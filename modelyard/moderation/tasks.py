@@ -8,7 +8,10 @@ from sqlalchemy.orm import Session
 
 from modelyard.core.jobs import Priority, periodic
 from modelyard.moderation import strikes
-from modelyard.moderation.game import tasks as game_tasks  # noqa: F401  (the rating game's jobs)
+
+# The rating game is a package of its own: its jobs (and through them its tables) load with the domain's, at start.
+from modelyard.moderation.game import models as game_models  # noqa: F401
+from modelyard.moderation.game import tasks as game_tasks  # noqa: F401
 
 log = logging.getLogger("modelyard.moderation")
 

@@ -94,6 +94,7 @@
       title.append(" ", stateBadge(image.ingestion));
       main.appendChild(title);
       if (image.ingestion_error) main.appendChild(element("p", "muted showcase-item__meta", image.ingestion_error));
+      if (image.ingestion === "Error") main.appendChild(actionForm("rescan", "Process it again"));
 
       var tags = actionForm("tags", "Save tags");
       tags.className = "post-image__tags";
@@ -205,6 +206,10 @@
       if (action === "meta") return saveMeta(row, row.querySelector('input[name="hide_meta"]'));
       if (action === "remove") {
         return act(send("DELETE", "/api/images/" + id).then(function () { return send("GET", api); }), "The image is removed.");
+      }
+      if (action === "rescan") {
+        return act(send("POST", "/api/images/" + id + "/rescan").then(function () { return send("GET", api); }),
+          "The image is being processed again.").then(watch);
       }
       var order = currentOrder();
       var at = order.indexOf(id);
