@@ -161,31 +161,10 @@
 
     form.querySelector("[data-showcase-submit]").hidden = true; // files go up as soon as they are chosen
 
-    function say(text, bad) {
-      var note = panel.querySelector("[data-showcase-note]");
-      if (!note) {
-        note = document.createElement("p");
-        note.dataset.showcaseNote = "";
-        panel.insertBefore(note, list);
-      }
-      note.className = bad ? "notice notice--bad notice--block" : "notice notice--ok notice--block";
-      note.setAttribute("role", bad ? "alert" : "status");
-      note.textContent = text;
-    }
+    var kit = window.modelyardUploads;
+    var say = kit.notice(panel, list, "showcase-note");
 
-    function send(method, path, body) {
-      var options = { method: method, credentials: "same-origin", headers: { Accept: "application/json", "X-CSRF-Token": csrf } };
-      if (body !== undefined) {
-        options.headers["Content-Type"] = "application/json";
-        options.body = JSON.stringify(body);
-      }
-      return fetch(path, options).then(function (response) {
-        return response.json().catch(function () { return {}; }).then(function (data) {
-          if (!response.ok) throw new Error(data.detail || "The server said no (HTTP " + response.status + ")");
-          return data;
-        });
-      });
-    }
+    var send = kit.sender(csrf);
 
     function button(label, action, extraClass, ariaLabel) {
       var form = document.createElement("form");
@@ -284,34 +263,11 @@
     });
 
     /* Reordering by dragging an item over the others. */
-    var dragged = null;
-    list.addEventListener("dragstart", function (event) {
-      dragged = event.target.closest("[data-image-id]");
-      if (!dragged) return;
-      dragged.classList.add("is-dragged");
-      event.dataTransfer.effectAllowed = "move";
-      event.dataTransfer.setData("text/plain", dragged.dataset.imageId);
-    });
-    list.addEventListener("dragover", function (event) {
-      if (!dragged) return;
-      event.preventDefault();
-      var over = event.target.closest("[data-image-id]");
-      if (!over || over === dragged) return;
-      var box = over.getBoundingClientRect();
-      var after = event.clientY > box.top + box.height / 2;
-      list.insertBefore(dragged, after ? over.nextSibling : over);
-    });
-    list.addEventListener("drop", function (event) {
-      if (dragged) event.preventDefault();
-    });
-    list.addEventListener("dragend", function () {
-      if (!dragged) return;
-      dragged.classList.remove("is-dragged");
-      dragged = null;
+    kit.sortable(list, function () {
       act(send("PUT", api + "/order", { image_ids: currentOrder() }), "The order is saved.");
     });
 
-    window.modelyardUploads.attach({
+    kit.attach({
       form: form, input: input, zone: zone, progress: progress, url: api, csrf: csrf, done: render
     });
   }

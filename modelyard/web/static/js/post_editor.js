@@ -27,32 +27,10 @@
 
     form.querySelector("[data-upload-submit]").hidden = true; // files go up as soon as they are chosen
 
-    function say(text, bad) {
-      var note = panel.querySelector("[data-post-note]");
-      if (!note) {
-        note = document.createElement("p");
-        note.dataset.postNote = "";
-        panel.insertBefore(note, list);
-      }
-      note.className = bad ? "notice notice--bad notice--block" : "notice notice--ok notice--block";
-      note.setAttribute("role", bad ? "alert" : "status");
-      note.textContent = text;
-    }
+    var kit = window.modelyardUploads;
+    var say = kit.notice(panel, list, "post-note");
 
-    function send(method, path, body) {
-      var options = { method: method, credentials: "same-origin", headers: { Accept: "application/json", "X-CSRF-Token": csrf } };
-      if (body !== undefined) {
-        options.headers["Content-Type"] = "application/json";
-        options.body = JSON.stringify(body);
-      }
-      return fetch(path, options).then(function (response) {
-        if (response.status === 204) return {};
-        return response.json().catch(function () { return {}; }).then(function (data) {
-          if (!response.ok) throw new Error(data.detail || "The server said no (HTTP " + response.status + ")");
-          return data;
-        });
-      });
-    }
+    var send = kit.sender(csrf);
 
     function element(tag, className, text) {
       var node = document.createElement(tag);
@@ -224,33 +202,11 @@
     list.querySelectorAll("[data-meta-save]").forEach(function (button) { button.hidden = true; });
 
     /* Reordering by dragging an image over the others. */
-    var dragged = null;
-    list.addEventListener("dragstart", function (event) {
-      dragged = event.target.closest && event.target.closest("[data-image-id]");
-      if (!dragged) return;
-      dragged.classList.add("is-dragged");
-      event.dataTransfer.effectAllowed = "move";
-      event.dataTransfer.setData("text/plain", dragged.dataset.imageId);
-    });
-    list.addEventListener("dragover", function (event) {
-      if (!dragged) return;
-      event.preventDefault();
-      var over = event.target.closest("[data-image-id]");
-      if (!over || over === dragged) return;
-      var box = over.getBoundingClientRect();
-      list.insertBefore(dragged, event.clientY > box.top + box.height / 2 ? over.nextSibling : over);
-    });
-    list.addEventListener("drop", function (event) {
-      if (dragged) event.preventDefault();
-    });
-    list.addEventListener("dragend", function () {
-      if (!dragged) return;
-      dragged.classList.remove("is-dragged");
-      dragged = null;
+    kit.sortable(list, function () {
       act(send("PUT", api + "/order", { image_ids: currentOrder() }), "The order is saved.");
     });
 
-    window.modelyardUploads.attach({
+    kit.attach({
       form: form, input: input, zone: zone, progress: progress, url: api + "/images", csrf: csrf, done: render
     });
     watch();

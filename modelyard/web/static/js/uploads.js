@@ -1,8 +1,14 @@
-/* Image uploads with a progress bar per file, for the version's image step (images.js) and the post editor
-   (post_editor.js): files chosen, dropped on the zone or sent with the form go up one request each, in turn,
-   to `url` as the multipart field "images". `done(answer)` gets each accepted upload's JSON (HTTP 201).
+/* What the version's image step (images.js) and the post editor (post_editor.js) share: uploads with a progress
+   bar per file, JSON requests carrying the CSRF token, the panel's notice line, and reordering a list of images
+   by dragging.
 
-     window.modelyardUploads.attach({form, input, zone, progress, url, csrf, done});
+     var kit = window.modelyardUploads;
+     kit.attach({form, input, zone, progress, url, csrf, done});  // files chosen, dropped or sent with the form
+                                                                   // go up one request each, in turn, as "images";
+                                                                   // done(answer) gets each accepted one's JSON
+     var send = kit.sender(csrf);               // send(method, path, body) -> Promise of the JSON answer
+     var say = kit.notice(panel, list, "note"); // say(text, bad): a notice above `list`
+     kit.sortable(list, function () { ... });   // rows [data-image-id] dragged; called once dropped
 */
 (function () {
   "use strict";
@@ -98,5 +104,64 @@
     });
   }
 
-  window.modelyardUploads = { attach: attach };
+  function sender(csrf) {
+    return function send(method, path, body) {
+      var options = { method: method, credentials: "same-origin", headers: { Accept: "application/json", "X-CSRF-Token": csrf } };
+      if (body !== undefined) {
+        options.headers["Content-Type"] = "application/json";
+        options.body = JSON.stringify(body);
+      }
+      return fetch(path, options).then(function (response) {
+        if (response.status === 204) return {};
+        return response.json().catch(function () { return {}; }).then(function (data) {
+          if (!response.ok) throw new Error(data.detail || "The server said no (HTTP " + response.status + ")");
+          return data;
+        });
+      });
+    };
+  }
+
+  function notice(panel, before, key) {
+    return function say(text, bad) {
+      var note = panel.querySelector("[data-" + key + "]");
+      if (!note) {
+        note = document.createElement("p");
+        note.setAttribute("data-" + key, "");
+        panel.insertBefore(note, before);
+      }
+      note.className = bad ? "notice notice--bad notice--block" : "notice notice--ok notice--block";
+      note.setAttribute("role", bad ? "alert" : "status");
+      note.textContent = text;
+    };
+  }
+
+  function sortable(list, dropped) {
+    var dragged = null;
+    list.addEventListener("dragstart", function (event) {
+      dragged = event.target.closest && event.target.closest("[data-image-id]");
+      if (!dragged) return;
+      dragged.classList.add("is-dragged");
+      event.dataTransfer.effectAllowed = "move";
+      event.dataTransfer.setData("text/plain", dragged.dataset.imageId);
+    });
+    list.addEventListener("dragover", function (event) {
+      if (!dragged) return;
+      event.preventDefault();
+      var over = event.target.closest("[data-image-id]");
+      if (!over || over === dragged) return;
+      var box = over.getBoundingClientRect();
+      list.insertBefore(dragged, event.clientY > box.top + box.height / 2 ? over.nextSibling : over);
+    });
+    list.addEventListener("drop", function (event) {
+      if (dragged) event.preventDefault();
+    });
+    list.addEventListener("dragend", function () {
+      if (!dragged) return;
+      dragged.classList.remove("is-dragged");
+      dragged = null;
+      dropped();
+    });
+  }
+
+  window.modelyardUploads = { attach: attach, sender: sender, notice: notice, sortable: sortable };
 })();
