@@ -8,9 +8,9 @@ published posts of versions the viewer may see, ingestion finished) and intersec
 levels asked for (`level & asked != 0`): the viewer's browsing level (`accounts.browsing`) unless the query names
 its own, and never Blocked except for moderators. An unrated image (level 0) matches no mask, so no list shows it.
 
-Sorts: Newest and Oldest, by id (ids grow with time, and the primary key serves every depth). Most Reactions,
-Most Comments and Most Collected are accepted, as Civitai's clients send them, and answered as Newest until
-reactions, comments and collections exist.
+Sorts: Newest and Oldest, by id (ids grow with time, and the primary key serves every depth); within a period, by
+date then id (`_order`). Most Reactions, Most Comments and Most Collected are accepted, as Civitai's clients send
+them, and answered as Newest until reactions, comments and collections exist.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from modelyard.accounts import browsing as viewer_levels
@@ -114,8 +114,16 @@ def statement(session: Session, viewer: User | None, query: FeedQuery) -> Select
     )
     for condition in _filters(session, query):
         statement = statement.where(condition)
+    return statement.order_by(*_order(query))
+
+
+def _order(query: FeedQuery) -> tuple[Any, ...]:
+    """Ids grow with time, so the id orders a listing; within a period the date leads (the date index finds a
+    short period's images wherever they are, where walking the ids from one end would read all the others first),
+    the id breaking ties."""
     ascending = query.sort is ImageSort.Oldest
-    return statement.order_by(Image.id.asc() if ascending else Image.id.desc())
+    columns = (Image.created_at, Image.id) if query.period is not Period.AllTime else (Image.id,)
+    return tuple(column.asc() if ascending else column.desc() for column in columns)
 
 
 def _filters(session: Session, query: FeedQuery) -> list[ColumnElement[bool]]:
@@ -167,8 +175,21 @@ def page_statement(session: Session, viewer: User | None, query: FeedQuery) -> S
         bounded = bounded.offset((query.page - 1) * query.limit)
     elif query.cursor:
         (after,) = paging.decode_cursor(query.cursor, int)
-        bounded = bounded.where(Image.id > after if query.sort is ImageSort.Oldest else Image.id < after)
+        bounded = bounded.where(_after(query, after))
     return bounded.limit(query.limit + 1)
+
+
+def _after(query: FeedQuery, image_id: int) -> ColumnElement[bool]:
+    """The keyset bound past the image a page ended with, in the listing's order (`_order`)."""
+    ascending = query.sort is ImageSort.Oldest
+    if query.period is Period.AllTime:
+        return Image.id > image_id if ascending else Image.id < image_id
+    moment = select(Image.created_at).where(Image.id == image_id).scalar_subquery()
+    later, same = (Image.created_at > moment, Image.created_at == moment)
+    earlier = Image.created_at < moment
+    if ascending:
+        return or_(later, and_(same, Image.id > image_id))
+    return or_(earlier, and_(same, Image.id < image_id))
 
 
 def list_images(session: Session, viewer: User | None, query: FeedQuery) -> Page[FeedItem]:

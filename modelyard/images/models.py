@@ -85,7 +85,7 @@ class Image(Base):
         # The feed: newest first at any depth, by keyset on id (`images.feed`).
         Index("ix_image_user", "user_id", "id"),
         # A period ("past day") with few images in it: the planner reads them by date instead of walking the ids.
-        Index("ix_image_created_at", "created_at"),
+        Index("ix_image_created_at", "created_at", "id"),
         Index("ix_image_ingestion", "ingestion", "id"),
         Index("ix_image_phash", "phash"),
     )

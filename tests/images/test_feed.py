@@ -173,7 +173,34 @@ def test_tags_and_periods(runtime):
         tag_id = tag.id
     assert ids(runtime, None, tag_ids=(tag_id,)) == [tagged]
     assert ids(runtime, None, period=Period.Month) == [tagged]
-    assert ids(runtime, None, period=Period.Year) == [old, tagged]
+    assert ids(runtime, None, period=Period.Year) == [tagged, old]  # within a period, newest by date
+
+
+def test_cursor_pages_within_a_period_follow_the_dates(runtime):
+    """Dates out of id order (an image dated back) and dates shared by several images: each page starts after the
+    last one, in date then id order, both ways, and never repeats or skips an image."""
+    owner = create_user(runtime)
+    made = [add_image(runtime, owner) for _ in range(7)]
+    now = utcnow()
+    dated = {made[0]: now - timedelta(days=3), made[1]: now - timedelta(days=1), made[2]: now - timedelta(days=1)}
+    dated |= {image_id: now - timedelta(days=2) for image_id in made[3:6]}
+    dated[made[6]] = now - timedelta(days=60)  # outside the month
+    with runtime.db.transaction() as session:
+        for image_id, moment in dated.items():
+            session.execute(update(Image).where(Image.id == image_id).values(created_at=moment))
+    oldest_first = [made[0], made[3], made[4], made[5], made[1], made[2]]
+    newest_first = [made[2], made[1], made[5], made[4], made[3], made[0]]
+    for sort, expected in ((ImageSort.Oldest, oldest_first), (ImageSort.Newest, newest_first)):
+        walked, cursor = [], None
+        with runtime.db.transaction() as session:
+            while True:
+                query = FeedQuery(limit=2, cursor=cursor, sort=sort, period=Period.Month)
+                found = list_images(session, None, query)
+                walked += [item.image.id for item in found.items]
+                cursor = found.next_cursor
+                if cursor is None:
+                    break
+        assert walked == expected, sort
 
 
 def test_hidden_generation_data_is_read_by_its_owner_and_moderators_only(runtime):

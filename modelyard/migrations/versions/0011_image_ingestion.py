@@ -53,7 +53,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("nsfw_score", sa.Float(), nullable=True))
         batch_op.add_column(sa.Column("hide_meta", sa.Boolean(), server_default=FALSE, nullable=False))
         batch_op.create_index("ix_image_user", ["user_id", "id"], unique=False)
-        batch_op.create_index("ix_image_created_at", ["created_at"], unique=False)
+        batch_op.create_index("ix_image_created_at", ["created_at", "id"], unique=False)
         batch_op.create_index("ix_image_ingestion", ["ingestion", "id"], unique=False)
         batch_op.create_index("ix_image_phash", ["phash"], unique=False)
     with op.batch_alter_table("post", schema=None) as batch_op:
