@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 
 from modelyard.catalog.lifecycle.effects import PUBLIC_CATALOG_TAG
 from modelyard.core.bootstrap import build_runtime
@@ -145,6 +145,11 @@ def wipe(runtime: Runtime) -> None:
         for table in [effect, *reversed(Base.metadata.sorted_tables)]:
             if table.name not in REFERENCE_TABLES:
                 session.execute(delete(table))
+        if runtime.db.dialect == "sqlite":  # the full-text table is the database's own, beside the mapped ones
+            session.execute(text("DELETE FROM search_fts"))
+    from modelyard.search.semantic import drop_process_caches
+
+    drop_process_caches()
     runtime.queue.huey.flush()
     runtime.cache.local.clear()
     runtime.cache.invalidate(PUBLIC_CATALOG_TAG)  # the catalog was emptied: Redis may hold views of it

@@ -446,6 +446,7 @@ class Settings(BaseSettings):
         "below this again.",
     )
     # --- end of issue 16 settings ---
+    # --- end of issue 17 settings ---
 
     @field_validator("metrics_token")
     @classmethod

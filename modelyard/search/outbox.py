@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from modelyard.search.models import SearchIndexUpdate
 
-Index = Literal["models", "images", "collections"]
+Index = Literal["models", "images", "users", "tags", "articles", "collections", "bounties"]
 Action = Literal["update", "delete"]
 
 
