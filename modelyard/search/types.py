@@ -12,6 +12,7 @@ from typing import Literal
 MAX_QUERY_CHARS = 200  # longer text is cut here (a 10,000-character query costs no more than this)
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_OFFSET = 1000  # as deep as Civitai lets a client page by number
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class SearchQuery:
     facets: tuple[str, ...] = ()
     limit: int = DEFAULT_LIMIT
     cursor: str | None = None
+    offset: int = 0  # for clients that page by number (the public API's `page`); at most MAX_OFFSET
 
 
 @dataclass(frozen=True)
