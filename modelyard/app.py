@@ -42,6 +42,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
             worker = JobWorker(runtime)
             worker.start()
+        from modelyard.search.indexer import start_applier
+
+        search_applier = start_applier(runtime)
         log.info(
             "modelyard started",
             extra={
@@ -58,6 +61,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         try:
             yield
         finally:
+            if search_applier is not None:
+                search_applier.stop()
             if worker is not None:
                 worker.stop(graceful=True)
             if owns_runtime:  # a runtime handed in (tests, embedding) belongs to whoever made it
@@ -121,6 +126,7 @@ def _include_routes(app: FastAPI) -> None:
     from modelyard.images.mount import mount_images
     from modelyard.moderation.game.mount import mount_game
     from modelyard.moderation.mount import mount_moderation
+    from modelyard.search.mount import mount_search
     from modelyard.web.pages import mount_web
     from modelyard.web.toolkit import install_page_toolkit
 
@@ -133,6 +139,7 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(downloads_router)
     include_api_v1(app)
     mount_images(app)
+    mount_search(app)
     mount_game(app)
     app.include_router(ops_router)
     app.include_router(files_router, prefix="/files", include_in_schema=False)

@@ -1,4 +1,4 @@
-"""The `modelyard` command: serve, worker, migrate, demo, createsuperuser, config, jobs."""
+"""The `modelyard` command: serve, worker, migrate, demo, createsuperuser, config, jobs, search."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import click
 from modelyard import __version__
 from modelyard.core.logging import configure_logging
 from modelyard.core.settings import Settings, describe_settings, settings_markdown_table
+from modelyard.search.cli import search as search_commands
 
 
 def _settings() -> Settings:
@@ -89,7 +90,12 @@ def worker(threads: int | None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     job_worker.start()
+    from modelyard.search.indexer import start_applier
+
+    search_applier = start_applier(runtime)
     stop.wait()
+    if search_applier is not None:
+        search_applier.stop()
     job_worker.stop(graceful=True)
     runtime.close()
 
@@ -157,9 +163,13 @@ def _load_demo(runtime: Any, *, if_empty: bool) -> str | None:
             "empty database (--if-empty skips quietly instead)"
         )
     try:
-        return load_demo(runtime).describe()
+        summary = load_demo(runtime)
     except AppError as exc:
         raise click.ClickException(exc.detail) from exc
+    from modelyard.search.rebuild import rebuild_all
+
+    rebuild_all(runtime)  # the demo's models, images, creators and tags are searchable from the first page
+    return summary.describe()
 
 
 def _show_demo_credentials(runtime: Any) -> str:
@@ -368,3 +378,6 @@ def jobs_requeue(job_ids: tuple[str, ...]) -> None:
         runtime.close()
     if failed:
         sys.exit(1)
+
+
+main.add_command(search_commands)  # `modelyard search ...`

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -37,6 +38,7 @@ from modelyard.moderation.models import ReportReason
 from modelyard.moderation.reports import file_report
 from tests.conftest import wipe
 from tests.images.test_showcase import png
+from tests.search.test_listing_search import index_all
 from tests.support.catalog import create_model
 from tests.support.factories import UserFixture, create_api_key, create_user, log_in
 
@@ -65,8 +67,9 @@ NOBODY: frozenset[str] = frozenset()
 # --- what each viewer gets --------------------------------------------------------------------------------------
 
 COLUMNS = ("address", "listed", "browse", "mine", "hash", "download")
-# address: the subject by its id (pages, site API, v1 API, images of the version); listed: in the v1 model lists;
-# browse: its model on the models page, the site's list and its tag's page; mine: its model in the owner's lists;
+# address: the subject by its id (pages, site API, v1 API, images of the version); listed: in the v1 model lists
+# (with and without a search `query`); browse: its model on the models page, the site's list and its tag's page,
+# and found by a search of its name there and in the site's search API; mine: its model in the owner's lists;
 # hash: found by its file's hash; download: the download endpoint and the signed URL it redirects to.
 # A banned owner presents refused credentials: they get what an anonymous visitor gets, and no list of their own.
 # fmt: off
@@ -249,6 +252,7 @@ def _build(runtime: Runtime, app: FastAPI) -> World:
         world.report_id = file_report(session, reporter, "model", public_model, ReportReason.Spam, None).id
     with runtime.db.transaction() as session:  # banned after the fact, without the ban's effects on their models
         session.execute(update(User).where(User.id == accounts["banned"].id).values(banned_at=utcnow()))
+    index_all(runtime)  # the states were set behind the search outbox's back
     return world
 
 
@@ -342,6 +346,16 @@ def _site_list(cell: Cell) -> bool:
     return any(item["id"] == cell.subject.model_id for item in items)
 
 
+def _searched(cell: Cell, path: str, **query: Any) -> bool:
+    """Found by its name: the search finds the hits, the listing's SQL decides what the viewer gets."""
+    found = cell.json(f"{path}?{urlencode({**query, 'limit': 100})}") or {}
+    return any(item["id"] == cell.subject.model_id for item in found.get("items", ()))
+
+
+def _named(cell: Cell) -> str:
+    return urlencode({"q": cell.subject.name, "type": cell.subject.type})
+
+
 def _site_model(cell: Cell) -> bool:
     return _has_version(cell.json(f"/api/models/{cell.subject.model_id}"), "versions", cell.subject.version_id)
 
@@ -401,7 +415,10 @@ WAYS: dict[str, tuple[str, Callable[[Cell], bool]]] = {
     "v1_list": ("listed", lambda c: _in_v1_list(c, "/api/v1/models?limit=100")),
     "v1_search": ("listed", lambda c: _in_v1_list(c, f"/api/v1/models?limit=100&query={c.subject.name}")),
     "browse": ("browse", lambda c: c.links_to_model(f"/models?type={c.subject.type}")),
+    "browse_search": ("browse", lambda c: c.links_to_model(f"/models?{_named(c)}")),
     "site_list": ("browse", _site_list),
+    "site_list_search": ("browse", lambda c: _searched(c, "/api/models", query=c.subject.name, types=c.subject.type)),
+    "site_search": ("browse", lambda c: _searched(c, "/api/search", q=c.subject.name, type=c.subject.type)),
     "tag": ("browse", lambda c: c.links_to_model(f"/tag/test?type={c.subject.type}")),
     "profile": ("profile", lambda c: c.links_to_model(f"/user/{c.subject.creator}?type={c.subject.type}")),
     "me_models": ("mine", _me_models),

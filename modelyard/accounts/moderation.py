@@ -16,6 +16,7 @@ from modelyard.accounts import policy, sessions
 from modelyard.accounts.models import ModerationAction, ModerationActionType, Role, User
 from modelyard.core.db import contains_pattern, utcnow
 from modelyard.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from modelyard.search import outbox
 
 BanHook = Callable[[Session, User, User, str], None]
 _ban_hooks: list[BanHook] = []
@@ -115,6 +116,7 @@ def unban(session: Session, actor: User | None, user: User, *, reason: str | Non
         raise Conflict(f"{user.username} is not banned")
     user.banned_at = None
     _record(session, user, actor, ModerationActionType.unban, _reason(reason, required=False))
+    outbox.queue(session, "users", [user.id], "update")  # findable again if something of theirs is listed
 
 
 def history(session: Session, user: User) -> list[ModerationAction]:

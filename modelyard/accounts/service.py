@@ -23,6 +23,7 @@ from modelyard.core.db import utcnow
 from modelyard.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from modelyard.core.runtime import get_runtime
 from modelyard.mail.service import send_email
+from modelyard.search import outbox
 
 _hasher = PasswordHasher()
 # Usernames are ASCII on purpose: no Unicode look-alike (a Cyrillic "a" in "alice") can impersonate anyone.
@@ -374,6 +375,8 @@ def update_profile(
         raise Forbidden("Your account is muted: your profile's name, bio and links cannot change for now")
     for name, value in changed.items():
         setattr(user, name, value)
+    if changed.keys() & {"display_name", "bio"}:
+        outbox.queue(session, "users", [user.id], "update")
     return user
 
 

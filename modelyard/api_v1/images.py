@@ -1,6 +1,11 @@
 """`GET /api/v1/images` (reference §1.6): published images of every post (not only showcases), newest first by
 default, with id cursors, listed by the images domain's one listing service (`images.feed`), so the API shows
-exactly what the site's feed would under the same filters and levels."""
+exactly what the site's feed would under the same filters and levels.
+
+With `query` the images index is searched (prompts, tags and creators; `search.listing.find_images`), best match
+first unless a sort is asked for, and the hits are loaded through the same listing (`feed.items_for`): its
+filters, levels and visibility rule have the last word. Such a list pages by the search's signed cursor, not an
+image id."""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from modelyard.images import blurhash, nsfw
 from modelyard.images.feed import FeedItem, FeedQuery, ImageSort
 from modelyard.images.feed import list_images as list_feed
 from modelyard.images.urls import image_url
+from modelyard.search.listing import find_images
+from modelyard.search.types import MAX_QUERY_CHARS
 
 router = APIRouter(tags=["Civitai API v1"])
 SORTS = tuple(sort.value for sort in ImageSort)
@@ -42,7 +49,13 @@ def images_level(params: Params) -> int | None:
 IMAGE_PARAMETERS = query_docs(
     ("limit", "integer", "Items per page, 1-200 (default 100)"),
     ("page", "integer", "Page number; page x limit may not pass 1000 (use cursors)"),
-    ("cursor", "integer", "metadata.nextCursor of the previous page"),
+    ("cursor", "string", "metadata.nextCursor of the previous page (an image id, or a search's cursor with query)"),
+    (
+        "query",
+        "string",
+        f"Search words (at most {MAX_QUERY_CHARS} characters) in prompts, tags and creators, by meaning as well; "
+        "best match first unless a sort is given",
+    ),
     ("postId", "integer", "Images of one post"),
     ("modelId", "integer", "Images posted to a model's versions"),
     ("modelVersionId", "integer", "Images posted to one version, or made with it"),
@@ -65,9 +78,12 @@ IMAGE_PARAMETERS = query_docs(
 )
 
 
-def feed_query(params: Params, *, limit: int, page: int | None, cursor: str | None) -> FeedQuery:
-    """The listing a v1 query asks for, read with Civitai's parsing rules."""
-    if cursor is not None and page is None:
+def feed_query(
+    params: Params, *, limit: int, page: int | None, cursor: str | None, searching: bool = False
+) -> FeedQuery:
+    """The listing a v1 query asks for, read with Civitai's parsing rules. `searching`: the cursor is a search's
+    (`query`), checked by the search."""
+    if cursor is not None and page is None and not searching:
         params.integer("cursor", low=0, high=2**31 - 1)  # Civitai's image cursors are ids: a 400 otherwise
     return FeedQuery(
         post_id=params.integer("postId", **ID_RANGE),
@@ -97,9 +113,13 @@ def list_images(request: Request, principal: PrincipalDep, session: SessionDep) 
     params = Params(request.query_params)
     viewer = principal.user
     asked = v1_page_request(params, default_limit=100, max_limit=200)
-    query = feed_query(params, limit=asked.limit, page=asked.page, cursor=asked.cursor)
+    text = params.text("query", max_length=MAX_QUERY_CHARS)
+    query = feed_query(params, limit=asked.limit, page=asked.page, cursor=asked.cursor, searching=text is not None)
     with_meta = bool(params.boolean("withMeta"))
-    found = list_feed(session, viewer, query)
+    if text is not None:
+        found = find_images(session, viewer, query, text, relevance=params.text("sort") is None)
+    else:
+        found = list_feed(session, viewer, query)
     metadata = page_metadata(request, asked, more=found.has_next, cursor=found.next_cursor)
     base = public_url(request)
     items = [_item(item, viewer, base, with_meta) for item in found.items]

@@ -2,9 +2,14 @@
 
 The list is the catalog's one listing of models (`catalog.browsing`) read from Civitai's parameters and shaped
 as Civitai's objects. It pages with keyset cursors (`<sort value>|<id>`, opaque to clients) that never skip or
-repeat an item while the catalog changes; `page` still works up to Civitai's limit of 1,000 items deep. A `query`
-search pages by offset, carried in the cursor as Civitai's does, and also by `page`, which Civitai refuses with a
-search but published clients send (`page=1&query=...`).
+repeat an item while the catalog changes; `page` still works up to Civitai's limit of 1,000 items deep.
+
+With `query` the listing goes through the search (`browsing.searched`, `search.listing`): name, tags, trigger
+words, creator, file names and description, ranked by relevance unless a sort other than Civitai's default is
+asked for. It pages by the search's signed cursors (a cursor of another question, or altered, is a 400), and by
+`page`, which Civitai refuses with a search but published clients send (`page=1&query=...`). Its pages are not
+kept in the body cache: the index follows a change just after its commit, and a page cached in between would
+outlive the change by the cache's lifetime.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from modelyard.core.errors import NotFound, Unauthorized
 from modelyard.core.forwarded import public_url
 from modelyard.core.hot import HotReads
 from modelyard.core.http import DbDep, SessionDep
+from modelyard.search.types import MAX_QUERY_CHARS
 
 router = APIRouter(tags=["Civitai API v1"])
 hot = HotReads(router)
@@ -71,7 +77,7 @@ def filters_of(params: Params, viewer: User | None) -> browsing.ModelFilters:
         period_mode=browsing.PeriodMode((params.choices("periodMode", PERIOD_MODES, split=False) or ["published"])[0]),
         # Bookmarks and hidden models come with collections; until then both lists are empty.
         none=bool(params.boolean("favorites") or params.boolean("hidden")),
-        text=params.text("query", max_length=200),
+        text=params.text("query", max_length=MAX_QUERY_CHARS),
     )
 
 
@@ -83,7 +89,12 @@ LIST_PARAMETERS = query_docs(
     ("limit", "integer", "Items per page, 1-100 (default 100)"),
     ("page", "integer", "Page number (also of a search); page x limit may not pass 1000 (use cursors)"),
     ("cursor", "string", "metadata.nextCursor of the previous page"),
-    ("query", "string", "Words in the model's name"),
+    (
+        "query",
+        "string",
+        f"Search words (at most {MAX_QUERY_CHARS} characters): name, tags, trigger words, creator, file names and "
+        "description, by meaning as well; best match first unless a sort is given. Pages by cursor (or page)",
+    ),
     ("tag", "string", "A tag name"),
     ("username", "string", "The creator's username"),
     ("types", "list", "Model types"),
@@ -111,7 +122,7 @@ async def list_models(request: Request, db: DbDep) -> Response:
     """Published models with their versions, files and showcase images, `{items, metadata}`. Lists accept
     repeated parameters or comma-joined values; booleans `true` or `True`. A signed-in caller's list also holds
     their own unlisted models."""
-    key = f"models?{canonical_query(request)}"
+    key = None if request.query_params.get("query", "").strip() else f"models?{canonical_query(request)}"
     build, personal = partial(_list_page, request), partial(_personal_list, request)
     return await public_read(request, db, build, cache_key=key, personal=personal)
 
@@ -136,15 +147,28 @@ def _list_page(request: Request, session: Session, principal: Principal) -> dict
     params = Params(request.query_params)
     asked = v1_page_request(params, default_limit=100, max_limit=100)
     filters, sort = listing_of(params, viewer)
-    mode, values = browsing.plan(filters, sort, asked)
-    models, more = paging.take(page_statement(params, viewer, mode).rows(session.connection(), values), asked.limit)
-    cursor = browsing.next_cursor(filters, sort, asked, values, models[-1]) if more else None
+    if filters.text:
+        found = browsing.searched(session, viewer, filters, sort, asked, partial(_rows_by_id, session, viewer, sort))
+        models, more, cursor = found.items, found.has_next, found.next_cursor
+    else:
+        mode, values = browsing.plan(filters, sort, asked)
+        models, more = paging.take(page_statement(params, viewer, mode).rows(session.connection(), values), asked.limit)
+        cursor = browsing.next_cursor(filters, sort, models[-1]) if more else None
     base = public_url(request)
     loaded = loading.load(session, viewer, models, browsing_level=params.browsing_level())
     models = _downloads_in(session, browsing.counted_period(filters), models, loaded)
     primary_only = bool(params.boolean("primaryFileOnly"))
     items = [shapes.model_json(base, loaded, model, primary_only=primary_only) for model in models]
     return {"items": items, "metadata": page_metadata(request, asked, more=more, cursor=cursor)}
+
+
+def _rows_by_id(
+    session: Session, viewer: User | None, sort: browsing.ModelSort, filters: browsing.ModelFilters
+) -> dict[int, Any]:
+    """The listing's rows of the models `filters` name by id (a search's hits), by id."""
+    query = Query(browsing.statement(viewer, filters, sort, columns=loading.MODEL_COLUMNS), once=True)
+    rows = query.rows(session.connection(), browsing.load_values(filters, len(filters.ids)))
+    return {row.id: row for row in rows}
 
 
 def _downloads_in(

@@ -13,9 +13,11 @@ Two ways to run one:
   columns and compiles a statement once to run it many times. `plan` gives the mode and values for a request and
   `next_cursor` the cursor after a page, so both ways page alike.
 
-Text queries go through one seam, `TextSearch`: today a plain match on the model's name; the search domain will
-register a better one (`use_text_search`) without touching the callers. A listing with a text query pages by
-offset, carried in the cursor (as Civitai's search does), so a search's own ranking can lead the order.
+A listing with a text query is answered by the search domain, through one seam (`TextSearch`, registered with
+`use_text_search` when the search domain loads; the catalog never imports it): the search finds one page of model
+ids in its order, with the cursor of the next page, and `searched` loads those rows through this listing (`ids` =
+the hits), so every filter and the visibility rule have the last word in SQL even while the index lags a change.
+`cards_for` does the same for ids found elsewhere (the search page).
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from functools import partial
+from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -54,7 +57,7 @@ from modelyard.catalog.models import Model, ModelVersion, Tag, TagOnModel
 from modelyard.catalog.service import tag_key
 from modelyard.catalog.showcase import Picture
 from modelyard.core import paging
-from modelyard.core.db import contains_pattern, utcnow
+from modelyard.core.db import utcnow
 from modelyard.core.nsfw import NSFW_LEVELS
 from modelyard.core.paging import Page, PageRequest
 
@@ -157,32 +160,33 @@ class ModelFilters:
 
 # --- the text seam ----------------------------------------------------------------------------------------------
 
+Row = TypeVar("Row")
+
 
 class TextSearch(Protocol):
-    """How a text query narrows a listing, and optionally orders it (best match first)."""
+    """How a listing with a text query finds its models (the search domain's: `search.listing`)."""
 
-    def condition(self, text: str) -> ColumnElement[bool]: ...
-
-    def rank(self, text: str) -> ColumnElement[Any] | None:
-        """An ORDER BY term put before the sort's, or None to keep the sort's order."""
+    def find(
+        self,
+        session: Session,
+        viewer: User | None,
+        filters: ModelFilters,
+        sort: ModelSort,
+        request: PageRequest,
+        load: Callable[[Sequence[int]], Mapping[int, Row]],
+    ) -> Page[Row]:
+        """One page of the models matching `filters.text` and as many of the other filters as the search can
+        express, in its order: the rows `load(ids)` gives for its hits (by model id: a hit without a row is left
+        out), `request.limit` at most, after `request.cursor` (a cursor it gave, else a 400) or at
+        `request.offset` (a page number); `next_cursor` its own."""
         ...
 
 
-class NameContains:
-    """The plain search: the words as typed, anywhere in the model's name, any case."""
-
-    def condition(self, text: str) -> ColumnElement[bool]:
-        return Model.name.ilike(contains_pattern(text), escape="\\")
-
-    def rank(self, text: str) -> ColumnElement[Any] | None:
-        return None
-
-
-_text_search: TextSearch = NameContains()
+_text_search: TextSearch | None = None
 
 
 def use_text_search(search: TextSearch) -> None:
-    """Replace the plain name match (the search domain calls this when it is loaded)."""
+    """The search that answers text queries (the search domain registers its own when it is loaded)."""
     global _text_search
     _text_search = search
 
@@ -214,8 +218,7 @@ def statement(
     if with_creator:
         query = query.join(User, User.id == Model.user_id)
     order = [key.column.desc(), Model.id.desc()] if key.descending else [key.column.asc(), Model.id.asc()]
-    rank = _text_search.rank(filters.text) if filters.text else None
-    query = query.order_by(*([rank] if rank is not None else []), *order).limit(bindparam("limit", type_=Integer))
+    query = query.order_by(*order).limit(bindparam("limit", type_=Integer))
     if mode == "offset":
         return query.offset(bindparam("offset", type_=Integer))
     if mode == "after":
@@ -237,6 +240,8 @@ def listed(viewer: User | None, filters: ModelFilters, columns: Sequence[Any]) -
 
 
 def _filtered(query: Select[Any], filters: ModelFilters) -> Select[Any]:
+    if filters.text:  # no SQL reads text: the search finds the ids (`searched`)
+        raise ValueError("a listing with a text query is run by `searched`")
     if filters.browsing_level is not None:
         query = query.where(level_of_model().op("&")(filters.browsing_level) != 0)
     if filters.types:
@@ -267,8 +272,6 @@ def _filtered(query: Select[Any], filters: ModelFilters) -> Select[Any]:
         query = query.where(Model.published_at >= bindparam("since", type_=Model.published_at.type))
     if filters.none:
         query = query.where(Model.id.is_(None))
-    if filters.text:
-        query = query.where(_text_search.condition(filters.text))
     return query
 
 
@@ -293,18 +296,19 @@ def _license_filters(query: Select[Any], filters: ModelFilters) -> Select[Any]:
 def plan(filters: ModelFilters, sort: ModelSort, request: PageRequest) -> tuple[Paging, dict[str, Any]]:
     """The paging mode of `statement` for a request, and the values of its parameters. One row more than the
     limit is asked for, to know whether another page follows (`paging.take`)."""
-    values: dict[str, Any] = {"limit": request.limit + 1, "since": since(filters.period)}
-    values.update(stats.period_values(counted_period(filters)))
+    values = load_values(filters, request.limit + 1)
     if request.page is not None:
         values["offset"] = request.offset
-        return "offset", values
-    if filters.text:  # a search pages by offset, carried in the cursor
-        values["offset"] = paging.decode_offset(request.cursor)
         return "offset", values
     if request.cursor:
         values["after_value"], values["after_id"] = decode_cursor(sort, request.cursor)
         return "after", values
     return "first", values
+
+
+def load_values(filters: ModelFilters, limit: int) -> dict[str, Any]:
+    """The values of `statement`'s parameters but the paging ones."""
+    return {"limit": limit, "since": since(filters.period), **stats.period_values(counted_period(filters))}
 
 
 def since(period: Period) -> datetime | None:
@@ -313,11 +317,8 @@ def since(period: Period) -> datetime | None:
     return None if days is None else utcnow() - timedelta(days=days)
 
 
-def next_cursor(filters: ModelFilters, sort: ModelSort, request: PageRequest, values: dict[str, Any], last: Any) -> str:
-    """The cursor of the page after one that ended with the row `last` (a model, or a row with its columns), as
-    `plan` read the request into `values`."""
-    if filters.text:
-        return str(values.get("offset", 0) + request.limit)
+def next_cursor(filters: ModelFilters, sort: ModelSort, last: Any) -> str:
+    """The cursor of the page after one that ended with the row `last` (a model, or a row with its columns)."""
     if sort_key(sort).is_date:
         return paging.encode_cursor(last.published_at or last.created_at, last.id)
     if counted_period(filters) is not None:
@@ -329,6 +330,35 @@ def decode_cursor(sort: ModelSort, raw: str) -> tuple[Any, int]:
     """A keyset cursor's (sort value, id), or a 400."""
     value, last_id = paging.decode_cursor(raw, datetime if sort_key(sort).is_date else int, int)
     return value, last_id
+
+
+# --- text searches ----------------------------------------------------------------------------------------------
+
+
+def searched(
+    session: Session,
+    viewer: User | None,
+    filters: ModelFilters,
+    sort: ModelSort,
+    request: PageRequest,
+    load: Callable[[ModelFilters], Mapping[int, Row]],
+) -> Page[Row]:
+    """One page of a listing with a text query: the search (`TextSearch`) finds the ids, and `load(filters)` reads
+    their rows through this listing, by model id, the filters narrowed to those ids (`narrowed_to`); the page
+    keeps the search's order and its cursor."""
+    if _text_search is None:
+        raise LookupError("no text search registered: the search domain (modelyard.search) is not loaded")
+
+    def rows_of(ids: Sequence[int]) -> Mapping[int, Row]:
+        kept = [model_id for model_id in ids if not filters.ids or model_id in filters.ids]
+        return load(narrowed_to(filters, kept)) if kept else {}
+
+    return _text_search.find(session, viewer, filters, sort, request, rows_of)
+
+
+def narrowed_to(filters: ModelFilters, ids: Sequence[int]) -> ModelFilters:
+    """The filters of a listing with a text query, as SQL runs them on the search's hits."""
+    return dataclasses.replace(filters, text=None, ids=tuple(ids))
 
 
 # --- model cards --------------------------------------------------------------------------------------------------
@@ -354,11 +384,38 @@ def browse(
 ) -> Page[ModelCard]:
     """One page of model cards: the models, their newest visible versions and those versions' covers, in three
     queries (plus the showcase's) whatever the page holds. Unless the filters name levels, the viewer's browsing
-    level applies (`accounts.browsing`)."""
+    level applies (`accounts.browsing`). A text query goes through the search (`searched`)."""
     filters = for_viewer(filters, viewer)
+    if filters.text:
+        found = searched(session, viewer, filters, sort, request, partial(_by_id, session, viewer, sort))
+        return dataclasses.replace(found, items=_cards(session, viewer, found.items))
     mode, values = plan(filters, sort, request)
     query = statement(viewer, filters, sort, mode=mode, with_creator=True)
     rows, more = paging.take(session.execute(query, values).all(), request.limit)
+    cursor = next_cursor(filters, sort, rows[-1][0]) if more and request.page is None else None
+    return Page(items=_cards(session, viewer, rows), has_next=more, next_cursor=cursor, number=request.page)
+
+
+def cards_for(
+    session: Session, viewer: User | None, model_ids: Sequence[int], *, browsing_level: int | None = None
+) -> list[ModelCard]:
+    """The cards of these models, in this order, leaving out any the listing would not show `viewer` (the
+    visibility rule, and `browsing_level`: the viewer's own when None). For ids found elsewhere: the search page."""
+    if not model_ids:
+        return []
+    filters = for_viewer(ModelFilters(ids=tuple(model_ids), browsing_level=browsing_level), viewer)
+    found = _by_id(session, viewer, ModelSort.Newest, filters)
+    return _cards(session, viewer, [found[model_id] for model_id in model_ids if model_id in found])
+
+
+def _by_id(session: Session, viewer: User | None, sort: ModelSort, filters: ModelFilters) -> dict[int, Any]:
+    """The rows (model, creator's username) of the listing, by model id: `filters` name the ids."""
+    query = statement(viewer, filters, sort, with_creator=True)
+    rows = session.execute(query, load_values(filters, len(filters.ids)))
+    return {row[0].id: row for row in rows}
+
+
+def _cards(session: Session, viewer: User | None, rows: Sequence[Any]) -> list[ModelCard]:
     latest = _newest_versions(session, viewer, [model.id for model, _ in rows])
     covers = showcase.covers(session, [version_id for version_id, _ in latest.values()])
     cards = []
@@ -366,8 +423,7 @@ def browse(
         version_id, base_model = latest.get(model.id, (None, None))
         cover = covers.get(version_id) if version_id is not None else None
         cards.append(ModelCard(model=model, creator=username, base_model=base_model, cover=cover))
-    cursor = next_cursor(filters, sort, request, values, rows[-1][0]) if more and request.page is None else None
-    return Page(items=cards, has_next=more, next_cursor=cursor, number=request.page)
+    return cards
 
 
 def for_viewer(filters: ModelFilters, viewer: User | None) -> ModelFilters:

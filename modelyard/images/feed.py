@@ -16,7 +16,8 @@ them, and answered as Newest until reactions, comments and collections exist.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, or_, select, union_all
@@ -65,6 +66,7 @@ class FeedQuery:
     version_id: int | None = None  # images of posts of the version, and images made with it (their resources)
     made_with_version_id: int | None = None  # only images whose resources link to the version
     image_id: int | None = None
+    image_ids: tuple[int, ...] = ()  # any of these (a search's hits: `items_for`)
     user_id: int | None = None
     username: str | None = None
     exclude_image_id: int | None = None  # "more from this creator" leaves the image open out
@@ -136,6 +138,8 @@ def _filters(session: Session, query: FeedQuery) -> list[ColumnElement[bool]]:
     ):
         if value is not None:
             conditions.append(column == value)
+    if query.image_ids:
+        conditions.append(Image.id.in_(query.image_ids))
     if query.username:
         conditions.append(User.username_key == username_key(query.username))
     if query.exclude_image_id is not None:
@@ -197,8 +201,28 @@ def list_images(session: Session, viewer: User | None, query: FeedQuery) -> Page
     if not 1 <= query.limit <= MAX_LIMIT:
         raise BadRequest(f"Invalid limit: must be between 1 and {MAX_LIMIT}")
     rows, more = paging.take(session.execute(page_statement(session, viewer, query)).all(), query.limit)
+    items = _items(session, rows)
+    cursor = str(items[-1].image.id) if more and query.page is None and items else None
+    return Page(items=items, has_next=more, next_cursor=cursor, number=query.page)
+
+
+def items_for(
+    session: Session, viewer: User | None, image_ids: Sequence[int], query: FeedQuery | None = None
+) -> list[FeedItem]:
+    """The items of these images, in this order, leaving out any the listing would not show `viewer`: the
+    visibility rule, the levels, and `query`'s filters (its sort and page are not read). For ids found elsewhere:
+    a search's hits."""
+    if not image_ids:
+        return []
+    wanted = replace(query or FeedQuery(), image_ids=tuple(image_ids), cursor=None, page=None)
+    rows = session.execute(statement(session, viewer, wanted)).all()
+    found = {item.image.id: item for item in _items(session, rows)}
+    return [found[image_id] for image_id in image_ids if image_id in found]
+
+
+def _items(session: Session, rows: Sequence[Any]) -> list[FeedItem]:
     made_with = versions_of_images(session, [row[0].id for row in rows])
-    items = [
+    return [
         FeedItem(
             image=image,
             post=post,
@@ -209,5 +233,3 @@ def list_images(session: Session, viewer: User | None, query: FeedQuery) -> Page
         )
         for image, post, username, base_model, public in rows
     ]
-    cursor = str(items[-1].image.id) if more and query.page is None and items else None
-    return Page(items=items, has_next=more, next_cursor=cursor, number=query.page)

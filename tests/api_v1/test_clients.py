@@ -19,6 +19,7 @@ from modelyard.catalog.models import Model, ModelFile, ModelVersion
 from modelyard.core.db import utcnow
 from modelyard.core.runtime import Runtime
 from modelyard.images.models import Post
+from tests.search.test_listing_search import index_all
 from tests.support.catalog import create_model
 from tests.support.factories import create_api_key, create_user
 from tests.support.processes import start_modelyard, stop, wait_http
@@ -51,6 +52,7 @@ def catalog(runtime: Runtime) -> dict[str, Any]:
         assert stored is not None
         data = runtime.storage.read_bytes(stored.storage_key)
         hashes = {row.type.value: row.hash for row in stored.hashes}
+    index_all(runtime)  # the server's search finds it at once
     return {"made": made, "data": data, "hashes": hashes, "key": create_api_key(runtime, owner)}
 
 

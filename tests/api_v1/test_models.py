@@ -14,6 +14,7 @@ from modelyard.catalog.lifecycle.effects import PUBLIC_CATALOG_TAG
 from modelyard.catalog.models import Model, ModelFile, ModelVersion
 from modelyard.core.db import utcnow
 from modelyard.images.models import Post
+from tests.search.test_listing_search import index_all
 from tests.support.catalog import create_model
 from tests.support.factories import create_api_key, create_user
 
@@ -134,8 +135,10 @@ def test_pages_and_their_limits(runtime, client, owner):
 
 def test_a_search_can_be_paged_by_number(runtime, client, owner):
     """Published clients send `page=1&query=...` (Civitai answers 400, so they could not search at all)."""
-    ids = [create_model(runtime, owner, name=f"Ink {n}", published=True, with_post=False).id for n in range(3)]
-    create_model(runtime, owner, name="Watercolor", published=True, with_post=False)
+    maker = create_user(runtime, username="quill")  # a name "ink" does not start
+    ids = [create_model(runtime, maker, name=f"Ink {n}", published=True, with_post=False).id for n in range(3)]
+    create_model(runtime, maker, name="Watercolor", published=True, with_post=False)
+    index_all(runtime)  # a search goes through the search indexes
 
     def page(number: int) -> dict[str, Any]:
         response = client.get(f"/api/v1/models?page={number}&limit=2&query=ink&sort=Newest")
@@ -205,6 +208,7 @@ def test_filters_as_clients_send_them(runtime, client, owner):
     checkpoint = create_model(runtime, owner, name="Real Ckpt", type=ModelType.Checkpoint, published=True)
     other = create_user(runtime, username="someone")
     theirs = create_model(runtime, other, name="Their VAE", type=ModelType.VAE, published=True, with_post=False)
+    index_all(runtime)  # `query` goes through the search indexes
 
     def ids(query: str) -> list[int]:
         response = client.get(f"/api/v1/models?{query}")

@@ -65,7 +65,7 @@ def test_every_loader_statement_reads_as_sqlalchemy_would(runtime, owner, made):
         "sort=Newest",
         "sort=Oldest&period=Week&types=Checkpoint,LORA",  # a fixed list, a time bound through its type's processing
         "ids={id},999999&allowCommercialUse=Sell&nsfw=true",
-        "query=row&baseModels=SD%201.5",
+        "tag=ink&baseModels=SD%201.5",  # (a `query` is the search's: `tests/search/test_v1_query.py`)
     ],
 )
 def test_a_page_of_models_reads_as_sqlalchemy_would(runtime, made, question):

@@ -3,12 +3,13 @@ sorts, keyset and numbered paging, the text seam, totals, and the filters it off
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from modelyard.accounts.models import User
 from modelyard.catalog import browsing, facets
@@ -16,8 +17,9 @@ from modelyard.catalog.browsing import ModelFilters, ModelSort
 from modelyard.catalog.enums import Availability, ModelType
 from modelyard.catalog.models import Model
 from modelyard.core.errors import BadRequest
-from modelyard.core.paging import PageRequest
+from modelyard.core.paging import Page, PageRequest
 from modelyard.core.runtime import Runtime
+from tests.search.test_listing_search import index_all
 from tests.support.catalog import create_model
 from tests.support.factories import UserFixture, create_api_key, create_user
 
@@ -69,6 +71,7 @@ def test_filters_narrow_the_listing(runtime: Runtime, owner: UserFixture) -> Non
     lora = create_model(runtime, owner, name="Ink LoRA", published=True, with_post=False, tags=["Ink  Wash"])
     create_model(runtime, owner, name="Photo", type=ModelType.Checkpoint, published=True, with_post=False)
     create_model(runtime, other, name="Their VAE", type=ModelType.VAE, published=True, with_post=False)
+    index_all(runtime)  # text goes through the search
 
     def found(**filters: Any) -> list[str]:
         return sorted(names(browse(runtime, filters=ModelFilters(**filters))))
@@ -78,7 +81,7 @@ def test_filters_narrow_the_listing(runtime: Runtime, owner: UserFixture) -> Non
     assert found(username="painter") == ["Their VAE"]
     assert found(user_id=other.id) == ["Their VAE"]
     assert found(text="lora") == ["Ink LoRA"]
-    assert found(text="%") == [] and found(text="_") == []  # wildcards match themselves
+    assert found(text="%") == found(text="_") == found()  # no words in it: no wildcards either
     assert found(base_models=("SD 1.5",)) == ["Ink LoRA", "Photo", "Their VAE"]
     assert found(base_models=("SDXL 1.0",)) == []
     assert found(ids=(lora.id,)) == ["Ink LoRA"]
@@ -113,21 +116,6 @@ def test_keyset_pages_never_skip_or_repeat_while_models_arrive(runtime: Runtime,
     assert len(by_downloads) == len(set(by_downloads)) == 6
 
 
-def test_a_text_search_pages_by_offset_and_by_number(runtime: Runtime, owner: UserFixture) -> None:
-    for n in range(3):
-        create_model(runtime, owner, name=f"Ink {n}", published=True, with_post=False)
-    create_model(runtime, owner, name="Other", published=True, with_post=False)
-    ink = ModelFilters(text="ink")
-    first = browse(runtime, filters=ink, request=PageRequest(limit=2))
-    assert names(first) == ["Ink 2", "Ink 1"] and first.next_cursor == "2"
-    second = browse(runtime, filters=ink, request=PageRequest(limit=2, cursor=first.next_cursor))
-    assert names(second) == ["Ink 0"] and not second.has_next
-    numbered = browse(runtime, filters=ink, request=PageRequest(limit=2, page=2))
-    assert names(numbered) == ["Ink 0"] and numbered.number == 2 and numbered.next_cursor is None
-    past = browse(runtime, filters=ink, request=PageRequest(limit=2, page=5))
-    assert past.items == [] and past.past_the_end
-
-
 @pytest.mark.parametrize(
     ("sort", "cursor"), [(ModelSort.Newest, "5|1"), (ModelSort.MostDownloaded, "2026-01-01T00:00:00|1")]
 )
@@ -136,32 +124,54 @@ def test_a_cursor_of_another_sort_is_a_400(runtime: Runtime, sort: ModelSort, cu
         browse(runtime, sort=sort, request=PageRequest(limit=2, cursor=cursor))
 
 
-class NamesStartingWith:
-    """A stand-in for the search domain's text search: prefix match, shortest name first."""
+class NamesInReverse:
+    """A stand-in for the search domain's text search: every model whose name holds the text, last made first,
+    whatever the listing's filters; no cursors."""
 
-    def condition(self, text: str) -> ColumnElement[bool]:
-        return Model.name.startswith(text, autoescape=True)
-
-    def rank(self, text: str) -> ColumnElement[Any] | None:
-        from sqlalchemy import func
-
-        return func.length(Model.name)
+    def find(
+        self,
+        session: Session,
+        viewer: User | None,
+        filters: ModelFilters,
+        sort: ModelSort,
+        request: PageRequest,
+        load: Callable[[Sequence[int]], Mapping[int, Any]],
+    ) -> Page[Any]:
+        assert filters.text is not None
+        query = select(Model.id).where(Model.name.contains(filters.text)).order_by(Model.id.desc())
+        ids = list(session.scalars(query.limit(request.limit)))
+        rows = load(ids)
+        return Page(items=[rows[model_id] for model_id in ids if model_id in rows], has_next=False)
 
 
 @pytest.fixture
-def prefix_search() -> Iterator[None]:
-    browsing.use_text_search(NamesStartingWith())
+def reverse_search() -> Iterator[None]:
+    registered = browsing._text_search
+    browsing.use_text_search(NamesInReverse())
     try:
         yield
     finally:
-        browsing.use_text_search(browsing.NameContains())
+        browsing._text_search = registered
 
 
-@pytest.mark.usefixtures("prefix_search")
+@pytest.mark.usefixtures("reverse_search")
 def test_text_search_is_one_seam_another_search_plugs_into(runtime: Runtime, owner: UserFixture) -> None:
-    for name in ("Watercolor wash", "Water", "Ink water"):
-        create_model(runtime, owner, name=name, published=True, with_post=False)
-    assert names(browse(runtime, filters=ModelFilters(text="Water"))) == ["Water", "Watercolor wash"]
+    water, _, hidden, _ = (
+        create_model(runtime, owner, name=name, published=True, with_post=False, type=kind).id
+        for name, kind in (
+            ("Water", ModelType.LORA),
+            ("Watercolor wash", ModelType.LORA),
+            ("Water hidden", ModelType.LORA),
+            ("Water VAE", ModelType.VAE),
+        )
+    )
+    with runtime.db.transaction() as session:
+        session.execute(update(Model).where(Model.id == hidden).values(availability=Availability.Private))
+    # The search's order; the listing's SQL keeps its filters and its visibility rule.
+    water_loras = ModelFilters(text="Water", types=("LORA",))
+    assert names(browse(runtime, filters=water_loras)) == ["Watercolor wash", "Water"]
+    assert names(browse(runtime, owner.id, filters=water_loras)) == ["Water hidden", "Watercolor wash", "Water"]
+    assert names(browse(runtime, filters=ModelFilters(text="Water", ids=(water,)))) == ["Water"]
 
 
 def test_totals_count_what_the_viewer_may_see(runtime: Runtime, owner: UserFixture) -> None:
@@ -216,6 +226,7 @@ def test_the_site_list_filters_and_shows_owners_their_unlisted_models(
     quiet = create_model(runtime, owner, name="Quiet", type=ModelType.VAE, published=True, with_post=False)
     with runtime.db.transaction() as session:
         session.execute(update(Model).where(Model.id == quiet.id).values(availability=Availability.Unsearchable))
+    index_all(runtime)
 
     def listed(headers: dict[str, str] | None = None, **params: Any) -> list[str]:
         response = client.get("/api/models", params=params, headers=headers)

@@ -17,6 +17,7 @@ from modelyard.catalog.models import Model
 from modelyard.core.db import utcnow
 from modelyard.core.runtime import Runtime
 from tests.catalog.test_pages import log_in_page, view
+from tests.search.test_listing_search import index_all
 from tests.support.catalog import create_model
 from tests.support.factories import UserFixture, create_user
 
@@ -42,22 +43,30 @@ def hrefs(text: str) -> list[str]:
 # --- the models page ----------------------------------------------------------------------------------------------
 
 
-def test_search_sort_and_filters_are_kept_in_the_url(client: TestClient, runtime: Runtime, owner: UserFixture) -> None:
-    ink = create_model(runtime, owner, name="Ink LoRA", published=True, with_post=False, tags=["ink"])
-    create_model(runtime, owner, name="Ink checkpoint", type=ModelType.Checkpoint, published=True, with_post=False)
-    create_model(runtime, owner, name="Watercolor", published=True, with_post=False, tags=["ink"])
+def test_search_sort_and_filters_are_kept_in_the_url(client: TestClient, runtime: Runtime) -> None:
+    maker = create_user(runtime, username="quill")  # a name no search word below starts
+    ink = create_model(runtime, maker, name="Ink LoRA", published=True, with_post=False, tags=["ink"])
+    ckpt = create_model(
+        runtime, maker, name="Ink checkpoint", type=ModelType.Checkpoint, published=True, with_post=False
+    )
+    create_model(runtime, maker, name="Watercolor", published=True, with_post=False, tags=["ink"])
     with runtime.db.transaction() as session:
         session.execute(update(Model).where(Model.id == ink.id).values(download_count=9))
+        session.execute(update(Model).where(Model.id == ckpt.id).values(download_count=5))
+    index_all(runtime)  # a search goes through the search indexes
     page = view(client, "/models?q=ink&sort=most-downloaded&tag=ink")
     assert page.status_code == 200
-    assert card_names(page.text) == ["Ink LoRA"]
+    assert card_names(page.text) == ["Ink LoRA", "Watercolor"]  # its tags are searched too
     assert 'value="ink"' in page.text and '<option value="most-downloaded" selected>' in page.text
     # The type chips keep the search, sort and tag, and start again at page 1.
     assert "/models?q=ink&type=Checkpoint&tag=ink&sort=most-downloaded" in hrefs(page.text)
     both = view(client, "/models?q=ink&sort=most-downloaded")
-    assert card_names(both.text) == ["Ink LoRA", "Ink checkpoint"]
-    newest = view(client, "/models?q=ink")
-    assert card_names(newest.text) == ["Ink checkpoint", "Ink LoRA"]
+    assert card_names(both.text) == ["Ink LoRA", "Ink checkpoint", "Watercolor"]
+    newest = view(client, "/models?q=ink&sort=newest")
+    assert card_names(newest.text) == ["Watercolor", "Ink checkpoint", "Ink LoRA"]
+    best = view(client, "/models?q=ink").text  # a search without a sort: best match first
+    assert '<option value="" selected>Best match</option>' in best and len(card_names(best)) == 3
+    assert '<option value="" selected>Newest</option>' in view(client, "/models").text
     assert card_names(view(client, "/models?type=Checkpoint&q=ink").text) == ["Ink checkpoint"]
     assert card_names(view(client, "/models?base=SDXL+1.0").text) == []
 
@@ -116,6 +125,7 @@ def test_cards_link_to_their_creator_and_tags_on_the_model_page_link_to_their_li
 
 def test_a_home_search_answers_first(client: TestClient, runtime: Runtime, owner: UserFixture) -> None:
     create_model(runtime, owner, name="Ink wash", published=True, with_post=False)
+    index_all(runtime)
     found = view(client, "/?q=ink").text
     assert found.index("Results for “ink”") < found.index("What you can do here")
     assert 'class="hero' not in found, "the pitch gives way to the results"

@@ -1,8 +1,8 @@
 """Fuzzing the whole API from its own OpenAPI description with schemathesis: whatever the generated parameters and
 bodies, and whoever asks (nobody, a user's Full API key, an admin's), no answer is a server error and every
 answer has the content type and the body the description gives its status (errors included: every 4xx has one).
-The database holds a model, its versions, files, an upload, a session, a spare key and a flag, and a third of the
-cases aim their path parameters at those, so that lookups reach the code behind them.
+The database holds a model, its versions, files, an upload, a session, a spare key and a flag, all in the search
+indexes, and a third of the cases aim their path parameters at those, so that lookups reach the code behind them.
 
 In `make test` the examples are derandomized (the same every run) and few per operation; `make fuzz` runs many
 more from a random seed it prints (`MODELYARD_FUZZ_EXAMPLES`, `MODELYARD_FUZZ_SEED`).
@@ -31,6 +31,7 @@ from modelyard.accounts.models import Role
 from modelyard.catalog.models import ModelFileHash
 from modelyard.images.models import Image
 from tests.images.test_feed import add_image
+from tests.search.test_listing_search import index_all
 from tests.support.catalog import create_model
 from tests.support.factories import create_api_key, create_user
 
@@ -76,6 +77,7 @@ def _seed(runtime, client: TestClient) -> Seeded:  # type: ignore[no-untyped-def
         headers={"Authorization": f"Bearer {reporter_key}"},
     )
     assert report.status_code == 201, report.text
+    index_all(runtime)  # so that the search endpoints (`/api/search`, `query=`) find what was seeded
     with runtime.db.session() as session:
         post_id = session.scalar(select(Image.post_id).where(Image.id == image_id))
         file_hash = session.scalars(

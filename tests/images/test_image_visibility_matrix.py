@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,6 +23,7 @@ from modelyard.images.models import BlockedFor, Image, Ingestion
 from modelyard.images.urls import public_path
 from tests.images.test_feed import add_image, set_level
 from tests.images.test_showcase import png
+from tests.search.test_listing_search import index_all
 from tests.support.factories import UserFixture, create_user, log_in
 
 HTML = {"Accept": "text/html"}
@@ -40,7 +42,8 @@ OWNER_MOD = frozenset({"owner", "mod"})
 NOBODY: frozenset[str] = frozenset()
 
 COLUMNS = ("listed", "page", "post", "media", "meta")
-# listed: in /api/v1/images (the viewer's own level: no nsfw or browsingLevel asked) and on the /images page;
+# listed: in /api/v1/images (the viewer's own level: no nsfw or browsingLevel asked) and on the /images page, and
+# found by a search of its creator's name (`SEARCH_WAYS`: the public API's `query`, the site's search API);
 # page: /images/{id} shows the picture; post: the post's JSON lists it; media: its stable address answers;
 # meta: its generation data reaches the viewer (the API with withMeta, and the image's page).
 R_VIEWER = frozenset({"other_r"})
@@ -126,6 +129,19 @@ def _meta(client: TestClient, image: Image) -> bool:
     return in_api or on_page
 
 
+def _searched(client: TestClient, path: str, params: dict[str, Any], image: Image) -> bool:
+    found = client.get(path, params=params)
+    assert found.status_code == 200, found.text
+    return any(item["id"] == image.id for item in found.json()["items"])
+
+
+# Ways in by a search, each checked against the `listed` column: the index finds, the listing's rule decides.
+SEARCH_WAYS: dict[str, Callable[[TestClient, Image, str], bool]] = {
+    "v1_search": lambda c, i, name: _searched(c, "/api/v1/images", {"query": name, "postId": i.post_id}, i),
+    "site_search": lambda c, i, name: _searched(c, "/api/search", {"index": "images", "q": name, "limit": 100}, i),
+}
+
+
 WAYS: dict[str, Callable[[TestClient, Image], bool]] = {
     "listed": _listed,
     "page": _page,
@@ -142,11 +158,12 @@ def test_image_visibility(runtime: Runtime, app, state: str) -> None:
     moderator = create_user(runtime, role=Role.moderator)
     people = {"owner": owner, "other": other, "mod": moderator}
     image_id = _make(runtime, owner, state)
+    index_all(runtime)  # the state was set behind the search outbox's back
     with runtime.db.session() as session:
         image = session.get(Image, image_id)
         assert image is not None
         session.expunge(image)
-    got: dict[str, frozenset[str]] = {column: frozenset() for column in COLUMNS}
+    got: dict[str, frozenset[str]] = {column: frozenset() for column in (*COLUMNS, *SEARCH_WAYS)}
     for viewer, (who, level) in VIEWERS.items():
         with TestClient(app) as client:
             if who is not None:
@@ -155,8 +172,10 @@ def test_image_visibility(runtime: Runtime, app, state: str) -> None:
             for column, way in WAYS.items():
                 if way(client, image):
                     got[column] |= {viewer}
+            for name, search in SEARCH_WAYS.items():
+                if search(client, image, owner.username):
+                    got[name] |= {viewer}
     expected = dict(zip(COLUMNS, EXPECTED[state], strict=True))
-    wrong = {
-        column: (sorted(got[column]), sorted(expected[column])) for column in COLUMNS if got[column] != expected[column]
-    }
+    expected |= dict.fromkeys(SEARCH_WAYS, expected["listed"])
+    wrong = {way: (sorted(got[way]), sorted(expected[way])) for way in expected if got[way] != expected[way]}
     assert not wrong, f"{state}: (got, expected) per way in: {wrong}"

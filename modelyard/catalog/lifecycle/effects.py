@@ -101,8 +101,10 @@ PUBLIC_CATALOG_TAG = "catalog:public"
 
 
 def invalidate_model(session: Session, model_id: int, *also: str) -> None:
-    """After commit, a model's cached views are stale, and every public view of the catalog with them."""
+    """After commit, a model's cached views are stale, and every public view of the catalog with them; so is its
+    search document (the indexer reads the model again, and drops it if it is not published)."""
     get_runtime().cache.invalidate_after_commit(session, model_tag(model_id), PUBLIC_CATALOG_TAG, *also)
+    outbox.queue(session, "models", [model_id], "update")
 
 
 def mark_unpublished(meta: dict[str, Any] | None, actor: User | None, now: datetime, **extra: Any) -> dict[str, Any]:

@@ -1,6 +1,10 @@
 """The models page, and the listing every page of model cards shares (the tag and creator pages reuse it): a search
 box, a sort, filters by type, base model and tag, all kept in the URL, over `catalog.browsing`.
 
+Without a sort chosen, a listing is newest first, and a search is best match first (the search's relevance:
+`search.listing` reads Civitai's Highest Rated so with text); the sort menu offers the default as its first choice,
+with no value, so that typing words into a listing sorted by default gets the best match.
+
 Pages are lenient readers of their URL: a type or sort they do not know is ignored (the page shows everything),
 as a shared link from an older version of the site should still open. An overlong value is a 422 (and a NUL
 character never gets past the edge, `core.inbound`).
@@ -32,7 +36,8 @@ MODEL_TYPES = frozenset(kind.value for kind in ModelType)
 # The sorts the site offers, by the words in their URLs.
 SORTS: dict[str, ModelSort] = {sort.value.lower().replace(" ", "-"): sort for sort in browsing.OFFERED_SORTS}
 SORT_LABELS = {ModelSort.Newest: "Newest", ModelSort.MostDownloaded: "Most downloaded"}
-DEFAULT_SORT = "newest"
+DEFAULT_SORT = ""  # newest first; a search's best match first
+BEST_MATCH = ModelSort.HighestRated  # with text, the search's relevance (`search.listing`)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,20 @@ class ListingQuery:
     tag: str = ""
     sort: str = DEFAULT_SORT
     page: int = 1
+
+    @property
+    def model_sort(self) -> ModelSort:
+        """The listing's order: the one chosen, else the default (best match for a search, newest otherwise)."""
+        if self.sort:
+            return SORTS[self.sort]
+        return BEST_MATCH if self.q else ModelSort.Newest
+
+    @property
+    def sort_choices(self) -> list[tuple[str, str]]:
+        """The sort menu: (value, label), the default first with no value."""
+        default = ("", "Best match") if self.q else ("", SORT_LABELS[ModelSort.Newest])
+        others = [(slug, SORT_LABELS[sort]) for slug, sort in SORTS.items() if self.q or sort is not ModelSort.Newest]
+        return [default, *others]
 
     def filters(self, **fixed: Any) -> ModelFilters:
         """The listing's filters; `fixed` are the page's own (a tag page's tag, a profile's creator)."""
@@ -103,7 +122,7 @@ def listing_context(
     page is empty or past the end. `fixed` filters belong to the page (a tag page's tag, a profile's creator): they
     are not offered, and the other filters offer what there is within them."""
     request = PageRequest(limit=MODELS_PER_PAGE, page=query.page)
-    found = browsing.browse(session, viewer, query.filters(**fixed), sort=SORTS[query.sort], request=request)
+    found = browsing.browse(session, viewer, query.filters(**fixed), sort=query.model_sort, request=request)
     types = facets.offered_types(session, within=fixed)
     if query.type and ModelType(query.type) not in types:  # asked for by URL: keep it visible and clearable
         types = [*types, ModelType(query.type)]
@@ -116,7 +135,7 @@ def listing_context(
         "types": types,
         "families": families,
         "unlisted_base": bool(query.base) and all(query.base not in family.names for family in families),
-        "sorts": [(slug, SORT_LABELS[sort]) for slug, sort in SORTS.items()],
+        "sorts": query.sort_choices,
         "fixed": fixed,
     }
 

@@ -1,0 +1,346 @@
+"""Applying the search outbox: the changes a transaction queued reach the indexes right after it commits.
+
+`outbox.queue` marks its session; when that session commits, this process's `Applier` thread wakes at once,
+claims the pending rows, reads each changed entity's current state through its index's source (so the action a
+row names is only a hint: an entity that is gone or hidden is deleted, one that is there is rewritten), writes
+the documents (`store.upsert` / `store.delete`), marks the rows processed and commits, an index per transaction,
+models and images first. Embeddings come after, in a thread of their own, so keyword search never waits on the
+model. The applier also polls every few seconds for
+rows that no commit of this process announced (another process's, a command's); a process without an applier
+announces its commits to the others over the event bus.
+
+Concurrency: several processes apply at once. Each claims rows with `FOR UPDATE SKIP LOCKED` (PostgreSQL; on
+SQLite the write lock makes the applier the one writer), and takes a transaction-scoped advisory lock per
+(index, entity), in a fixed order, before reading the entity: two processes never write one document from two
+readings, so a stale reading never lands after a fresh one. The rebuild and the reconciler take the same locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import event, func, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from modelyard.core.db import utcnow
+from modelyard.core.runtime import Runtime
+from modelyard.search import outbox, sources, store
+from modelyard.search.models import SearchDocument, SearchIndexUpdate
+from modelyard.search.store import Stored
+
+log = logging.getLogger("modelyard.search")
+
+WAKE_CHANNEL = "search.outbox"
+
+
+# --- writing documents ------------------------------------------------------------------------------------------
+
+
+def lock_entities(session: Session, index: str, entity_ids: Sequence[int]) -> None:
+    """Hold each entity's advisory lock until the transaction ends (PostgreSQL; SQLite has one writer). Ids
+    ascending, and a transaction writes one index, so two writers never wait on each other in a circle."""
+    if not entity_ids or session.get_bind().dialect.name != "postgresql":
+        return
+    space = zlib.crc32(f"search:{index}".encode()) - 2**31  # a signed 32-bit key of its own per index
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:space, entity_id) FROM unnest(CAST(:ids AS integer[])) AS entity_id"),
+        {"space": space, "ids": list(entity_ids)},
+    )
+
+
+def current_generation(session: Session, index: str) -> int:
+    """The newest generation of the index (a rebuild writes the next one; live writes of new documents take
+    this one, so a rebuild running meanwhile keeps them)."""
+    return int(session.scalar(select(func.max(SearchDocument.generation)).where(SearchDocument.index == index)) or 0)
+
+
+def write_documents(
+    session: Session, index: str, entity_ids: Iterable[int], *, generation: int | None = None
+) -> list[Stored]:
+    """Read the entities as they are now and write their documents (delete those not indexable), in the caller's
+    transaction, under the entities' locks. A rebuild gives its `generation`; live writes leave it to the store."""
+    ids = sorted(set(entity_ids))
+    if not ids:
+        return []
+    lock_entities(session, index, ids)
+    docs = sources.source(index).load(session, ids)
+    gone = [entity_id for entity_id in ids if docs.get(entity_id) is None]
+    if gone:
+        store.delete(session, index, gone)
+    present = [doc for entity_id in ids if (doc := docs.get(entity_id)) is not None]
+    return store.upsert(session, present, generation=generation) if present else []
+
+
+def embed(session: Session, stored: Sequence[Stored]) -> int:
+    """Write the embeddings of the documents whose text changed or whose embedding is missing (in the caller's
+    transaction). The model loads on first use, so it is imported here, not with the indexer."""
+    from modelyard.search import semantic
+
+    for attempt in range(2):
+        # Only documents still there: one deleted since it was written has no embedding to get. Nothing is
+        # locked while the model runs (a delete never waits on it); a delete that lands meanwhile breaks the
+        # embedding's foreign key, and the batch is done again without it.
+        alive = _still_stored(session, stored)
+        if not alive:
+            return 0
+        try:
+            with session.begin_nested():
+                return semantic.embed_stored(session, alive)
+        except IntegrityError:
+            if attempt:
+                raise
+    return 0
+
+
+def _still_stored(session: Session, stored: Sequence[Stored]) -> list[Stored]:
+    if not stored:
+        return []
+    present = set(
+        session.scalars(select(SearchDocument.id).where(SearchDocument.id.in_([item.doc_id for item in stored])))
+    )
+    return [item for item in stored if item.doc_id in present]
+
+
+def index_now(session: Session, index: str, entity_ids: Iterable[int]) -> list[Stored]:
+    """Bring these entities' documents up to date now, without the outbox, in the caller's transaction
+    (embeddings included)."""
+    stored = write_documents(session, index, entity_ids)
+    embed(session, stored)
+    return stored
+
+
+# --- the outbox -------------------------------------------------------------------------------------------------
+
+
+def _claim(session: Session, limit: int) -> list[tuple[int, str, int]]:
+    query = (
+        select(SearchIndexUpdate.id, SearchIndexUpdate.index, SearchIndexUpdate.entity_id)
+        .where(SearchIndexUpdate.processed_at.is_(None))
+        .order_by(SearchIndexUpdate.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [(row_id, index, entity_id) for row_id, index, entity_id in session.execute(query)]
+
+
+# What people look for first is written, and committed, first: the counts of creators and tags follow it.
+FIRST = ("models", "images")
+
+
+def _in_order(indexes: Iterable[str]) -> list[str]:
+    return sorted(indexes, key=lambda name: (FIRST.index(name) if name in FIRST else len(FIRST), name))
+
+
+def _write_index(session: Session, index: str, entity_ids: set[int], *, isolate: bool) -> list[Stored]:
+    """Write the claimed entities of one index; `isolate`: each in a savepoint of its own, and one that fails is
+    logged and left to the reconciler instead of holding the queue up."""
+    if not isolate:
+        return write_documents(session, index, entity_ids)
+    stored: list[Stored] = []
+    for entity_id in sorted(entity_ids):
+        try:
+            with session.begin_nested():
+                stored.extend(write_documents(session, index, [entity_id]))
+        except Exception:
+            log.exception("could not index an entity", extra={"index": index, "entity_id": entity_id})
+    return stored
+
+
+def apply_claimed(session: Session, *, limit: int = 500, isolate: bool = False) -> tuple[int, list[Stored]]:
+    """Claim up to `limit` pending rows and apply them, an index per transaction: write the documents (a burst of
+    changes to one entity is one write), mark the rows processed, commit. The keyword half of `apply_pending`;
+    returns the rows applied and what was stored (for the embeddings)."""
+    rows = _claim(session, limit)
+    if not rows:
+        session.rollback()
+        return 0, []
+    claimed: dict[str, dict[int, int]] = defaultdict(dict)  # index -> row id -> entity id
+    for row_id, index, entity_id in rows:
+        claimed[index][row_id] = entity_id
+    known = set(sources.indexes())
+    stored: list[Stored] = []
+    for index in _in_order(claimed):
+        if index in known:
+            stored.extend(_write_index(session, index, set(claimed[index].values()), isolate=isolate))
+        else:
+            log.warning("search outbox names an index nobody registered", extra={"index": index})
+        session.execute(
+            update(SearchIndexUpdate)
+            .where(SearchIndexUpdate.id.in_(list(claimed[index])))
+            .values(processed_at=utcnow())
+        )
+        session.commit()
+    return len(rows), stored
+
+
+def apply_pending(session: Session, *, limit: int = 500) -> int:
+    """Apply up to `limit` pending outbox rows (committing), then write the embeddings of what changed
+    (committing again). Returns the rows applied."""
+    count, stored = apply_claimed(session, limit=limit)
+    if stored:
+        embed(session, stored)
+        session.commit()
+    return count
+
+
+def has_pending(session: Session) -> bool:
+    found = session.scalar(select(SearchIndexUpdate.id).where(SearchIndexUpdate.processed_at.is_(None)).limit(1))
+    return found is not None
+
+
+# --- the applier thread -----------------------------------------------------------------------------------------
+
+_appliers: list[Applier] = []
+_appliers_lock = threading.Lock()
+
+
+class Applier:
+    """This process's outbox applier: one thread writing documents, one writing their embeddings."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.batch = runtime.settings.search_apply_batch
+        self.poll_seconds = runtime.settings.search_applier_poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._embeddings: queue.Queue[list[Stored]] = queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._apply_forever, name="search-applier", daemon=True),
+            threading.Thread(target=self._embed_forever, name="search-embedder", daemon=True),
+        ]
+        self._unlisten: Any = None
+
+    def start(self) -> None:
+        self._unlisten = self.runtime.events.listen(WAKE_CHANNEL, lambda *_: self.wake())
+        with _appliers_lock:
+            _appliers.append(self)
+        for thread in self._threads:
+            thread.start()
+        self.wake()  # rows left while no applier ran
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        with _appliers_lock:
+            if self in _appliers:
+                _appliers.remove(self)
+        if self._unlisten is not None:
+            self._unlisten()
+        self._stop.set()
+        self._wake.set()
+        self._embeddings.put([])
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=timeout)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _apply_forever(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._drain(isolate=failures > 0)
+                failures = 0
+            except Exception:
+                failures += 1
+                log.warning("search outbox pass failed; retrying", exc_info=True, extra={"failures": failures})
+                self._stop.wait(min(0.1 * 2**failures, self.poll_seconds))
+                self._wake.set()
+
+    def _drain(self, *, isolate: bool) -> None:
+        while not self._stop.is_set():
+            if self.runtime.db.dialect == "sqlite":  # a read first: polling never takes SQLite's write lock
+                with self.runtime.db.session() as session:
+                    if not has_pending(session):
+                        return
+            with self.runtime.db.session(write=True) as session:
+                count, stored = apply_claimed(session, limit=self.batch, isolate=isolate)
+            if stored:
+                self._embeddings.put(stored)
+            if count < self.batch:
+                return
+
+    def _embed_forever(self) -> None:
+        self._load_model()
+        while not self._stop.is_set():
+            stored = self._embeddings.get()
+            while not self._embeddings.empty():  # a burst of small batches goes through the model as one
+                stored = stored + self._embeddings.get_nowait()
+            if self._stop.is_set() or not stored:
+                continue
+            try:
+                self._embed(stored)
+            except Exception:
+                # The keyword documents are in; the reconciler writes the missing embeddings later.
+                log.warning("could not write search embeddings", exc_info=True, extra={"documents": len(stored)})
+
+    def _load_model(self) -> None:
+        """Load the embedding model now, at start, rather than when the first change has to wait on it."""
+        from modelyard.search import semantic
+
+        try:
+            semantic.embedder()
+        except Exception:
+            log.warning("could not load the embedding model; embeddings wait for the reconciler", exc_info=True)
+
+    def _embed(self, stored: list[Stored]) -> None:
+        if self.runtime.db.dialect == "sqlite":
+            # Optimistic first: the model runs before the write lock is taken, so keyword writes never wait on it.
+            # If another writer committed meanwhile, SQLite refuses the upgrade; then again, holding the lock.
+            try:
+                with self.runtime.db.session() as session:
+                    embed(session, stored)
+                    session.commit()
+                return
+            except OperationalError:
+                log.debug("embedding write met a newer commit; writing under the lock")
+        with self.runtime.db.session(write=True) as session:
+            embed(session, stored)
+            session.commit()
+
+
+def wake_appliers(runtime: Runtime) -> None:
+    """Outbox rows were committed: wake this process's applier, or, in a process without one (a command), the
+    other processes'."""
+    with _appliers_lock:
+        local = list(_appliers)
+    for applier in local:
+        applier.wake()
+    if not local:
+        runtime.events.publish(WAKE_CHANNEL, {})
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    if not session.info.pop(outbox.QUEUED, False):
+        return
+    try:
+        from modelyard.core.runtime import get_runtime
+
+        wake_appliers(get_runtime())
+    except Exception:  # the commit is durable; the appliers' polling finds the rows anyway
+        log.warning("could not announce search outbox rows", exc_info=True)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_queued(session: Session) -> None:
+    session.info.pop(outbox.QUEUED, None)
+
+
+def start_applier(runtime: Runtime) -> Applier | None:
+    """Start this process's applier, unless the settings turn it off."""
+    if not runtime.settings.search_applier:
+        return None
+    applier = Applier(runtime)
+    applier.start()
+    return applier
