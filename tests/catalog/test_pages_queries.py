@@ -3,6 +3,7 @@ models they show: each page is rendered for a small and a large catalog and the 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +24,7 @@ from tests.support.factories import UserFixture, create_user
 MODEL_PAGE_BOUND = 10
 DASHBOARD_BOUND = 6
 BROWSE_BOUND = 6
+SEARCH_THREADS = ("search-applier", "search-embedder")
 IMAGES_PER_POST = 3
 
 
@@ -31,7 +33,9 @@ def counting(runtime: Runtime) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        statements.append(statement)
+        # The search index's own threads apply the fixtures' changes meanwhile; they are not the page's cost.
+        if not threading.current_thread().name.startswith(SEARCH_THREADS):
+            statements.append(statement)
 
     event.listen(runtime.db.engine, "before_cursor_execute", record)
     try:
