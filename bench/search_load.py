@@ -37,7 +37,7 @@ UPSERT_BATCHES = 3  # the last batches, written by `store.upsert` and timed
 SUBJECT_WEIGHT = 0.5  # a model's vector: its description's embedding plus this much of its subject's
 DOCUMENT_COLUMNS = [
     *("id", "index", "entity_id", "name", "keywords", "body", "nsfw_level", "user_id", "public", "created_at"),
-    *("source_updated_at", "indexed_at", "generation", "text_hash", *METRICS, *TREND_COLUMNS),
+    *("source_updated_at", "indexed_at", "generation", "text_hash", *METRICS, *TREND_COLUMNS, "facets"),
 ]
 EMBEDDING_COLUMNS = ["doc_id", "index", "model", "dim", "vector", "text_hash", "updated_at"]
 
@@ -102,13 +102,7 @@ def bulk_written(session: Session, docs: Sequence[Document]) -> list[tuple[int, 
     now = utcnow()
     rows = [document_row(doc, now) for doc in docs]
     write(session, "search_document", DOCUMENT_COLUMNS, rows)
-    terms = {
-        (doc.entity_id, store.clean(facet)[: store.FACET_CHARS], store.clean(value)[: store.VALUE_CHARS])
-        for doc in docs
-        for facet, values in doc.terms.items()
-        for value in values
-        if value
-    }
+    terms = {(doc.entity_id, facet, value) for doc in docs for facet, value in store.terms_of(doc)}
     write(session, "search_term", ["doc_id", "facet", "value"], terms)
     entries = [Entry(row[0], row[3], row[4], row[5][:ENTRY_MAX_CHARS]) for row in rows]
     backend_for(session).write(session, entries)
@@ -121,7 +115,7 @@ def document_row(doc: Document, now: datetime) -> tuple[Any, ...]:
     return (
         doc.entity_id, doc.index, doc.entity_id, store.clean(doc.name)[: store.NAME_CHARS], store.clean(doc.keywords),
         store.clean(doc.body), doc.nsfw_level, doc.user_id, doc.public, doc.created_at, doc.source_updated_at, now, 0,
-        text_hash, *metrics, *(0.0 for _ in TREND_COLUMNS),
+        text_hash, *metrics, *(0.0 for _ in TREND_COLUMNS), store.facet_lines(store.terms_of(doc)),
     )  # fmt: skip
 
 

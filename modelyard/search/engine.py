@@ -9,19 +9,22 @@ Then a page, in one of two orders:
   most downloaded documents always among them) is ranked by text rank (bm25 / ts_rank), exact and leading name
   matches and popularity. Hybrid and semantic searches fuse that ranking with the documents nearest in meaning
   (reciprocal rank fusion). A page is a slice of the ranking after the cursor's (score, doc id).
-Facet counts group the facet terms of the same ids.
+Facet counts come from the facet lines read with the matches; a facet the query filters on is counted from a
+second read without its filter.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, false, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from modelyard.core.errors import BadRequest
@@ -30,7 +33,7 @@ from modelyard.core.settings import Settings
 from modelyard.search import cursor
 from modelyard.search.backends import backend_for, base
 from modelyard.search.backends.base import KeywordBackend, TextQuery, corrected, fold, words_of
-from modelyard.search.models import SearchDocument, SearchTerm
+from modelyard.search.models import SearchDocument
 from modelyard.search.semantic.embedders import embedder, min_score
 from modelyard.search.semantic.fusion import rrf
 from modelyard.search.semantic.vectors import vector_index
@@ -89,14 +92,16 @@ def run(session: Session, question: Question) -> SearchPage:
     settings = get_runtime().settings
     query = question.query
     position = cursor.read(query, query.cursor) if query.cursor else None
-    filters = conditions(question)
+    filters = conditions(session, question)
     matched = match_text(session, question, filters, settings)
-    matches = read_matches(session, query.index, [*filters, *matched.where], settings.search_count_cap)
+    counted = bool(query.facets)
+    cap = settings.search_count_cap
+    matches = read_matches(session, query.index, [*filters, *matched.where], cap, with_facets=counted)
     few = settings.search_fuzzy_below
     found = _found_by_words(session, query.index, filters, matched, matches, few)
     if found is not None and found < few:
         matched = respelled(session, query.index, filters, matched, found, few)
-        matches = read_matches(session, query.index, [*filters, *matched.where], settings.search_count_cap)
+        matches = read_matches(session, query.index, [*filters, *matched.where], cap, with_facets=counted)
     if matched.text is not None and query.sort is Sort.relevance:
         ranking = rank_matches(session, question, matched, matches, filters, settings)
         hits, more = _slice(ranking, position, query)
@@ -118,11 +123,13 @@ class Matches:
     """A search's matches, read once: their ids with their popularity (the first `cap` when there are more), and
     the conditions that select them all. Within the cap, later reads go by the ids (a bounded set, whatever its
     words); past it, by the conditions, along an index of the order asked (a match set that large is dense: a
-    page of it is met at once)."""
+    page of it is met at once). With `facets`, the same rows' facet lines (`search_document.facets`), counted
+    without reading the matches again."""
 
     where: list[ColumnElement[bool]]
     popularity: dict[int, float]
     over_cap: bool
+    facets: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ids(self) -> list[int]:
@@ -132,30 +139,38 @@ class Matches:
         return self.where if self.over_cap else [one_of(session, SearchDocument.id, self.ids)]
 
 
-def read_matches(session: Session, index: str, where: list[ColumnElement[bool]], cap: int) -> Matches:
-    """The first `cap + 1` matches. On PostgreSQL through a materialised CTE: it is planned for all its rows (the
-    GIN index gives them as a bitmap, every row read matches) and read only as far as the LIMIT asks. Planned for
-    the LIMIT instead, a common word is looked for by reading the table and testing each row's text, several
-    times as many rows for the same matches."""
+def read_matches(
+    session: Session, index: str, where: list[ColumnElement[bool]], cap: int, *, with_facets: bool = False
+) -> Matches:
+    """The first `cap + 1` matches (with their facet lines if asked). On PostgreSQL through a materialised CTE:
+    it is planned for all its rows (the GIN index gives them as a bitmap, every row read matches) and read only as
+    far as the LIMIT asks. Planned for the LIMIT instead, a common word is looked for by reading the table and
+    testing each row's text, several times as many rows for the same matches."""
     prior = PRIOR.get(index, DEFAULT_PRIOR)
-    matching = select(SearchDocument.id.label("id"), prior.label("prior")).where(*where)
+    facets = SearchDocument.facets if with_facets else literal("")
+    matching = select(SearchDocument.id.label("id"), prior.label("prior"), facets.label("facets")).where(*where)
     if session.get_bind().dialect.name == "postgresql":
         planned_whole = matching.cte("matches").prefix_with("MATERIALIZED")
-        statement = select(planned_whole.c.id, planned_whole.c.prior).limit(cap + 1)
+        statement = select(planned_whole.c.id, planned_whole.c.prior, planned_whole.c.facets).limit(cap + 1)
     else:
         statement = matching.limit(cap + 1)
     rows = session.connection().execute(statement).all()
-    return Matches(where, {int(doc_id): float(value) for doc_id, value in rows[:cap]}, len(rows) > cap)
+    over_cap = len(rows) > cap
+    popularity = {int(doc_id): float(value) for doc_id, value, _ in rows[:cap]}
+    lines = [str(line) for _, _, line in rows[:cap]] if with_facets else []
+    return Matches(where, popularity, over_cap, lines)
 
 
 def one_of(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
     return base.one_of(session.get_bind().dialect.name, column, ids)
 
 
-def conditions(question: Question, *, without: str | None = None) -> list[ColumnElement[bool]]:
+def conditions(session: Session, question: Question, *, without: str | None = None) -> list[ColumnElement[bool]]:
     """The filters of the question (all but facet `without`), its levels and the public/owner rule."""
     query = question.query
-    found = [SearchDocument.index == query.index, SearchDocument.nsfw_level.op("&")(question.levels) != 0]
+    backend = backend_for(session)
+    levels = SearchDocument.nsfw_level.op("&")(question.levels) != 0
+    found = [backend.in_index(query.index, text=question.text is not None), levels]
     if not question.moderator:
         public: ColumnElement[bool] = SearchDocument.public.is_(True)
         if question.viewer_id is not None:
@@ -163,8 +178,7 @@ def conditions(question: Question, *, without: str | None = None) -> list[Column
         found.append(public)
     for facet, values in query.filters.items():
         if facet != without:
-            having = select(SearchTerm.doc_id).where(SearchTerm.facet == facet, SearchTerm.value.in_(values))
-            found.append(SearchDocument.id.in_(having))
+            found.append(backend.has_term(facet, values))
     if query.user_id is not None:
         found.append(SearchDocument.user_id == query.user_id)
     if query.entity_ids:
@@ -266,7 +280,7 @@ def rank_matches(
     keyword: list[Ranked] = []
     if matched.keyword is not None:
         index, size = question.query.index, settings.search_rank_candidates
-        pool = candidate_pool(session, index, [*filters, matched.keyword], matches, size)
+        pool = candidate_pool(session, index, filters, matched.text, matches, size)
         # the matches by meaning are among the ids: keep those the words match
         words = [matched.keyword] if matched.semantic else []
         keyword = rank_keyword(session, index, matched.text, [one_of(session, SearchDocument.id, pool), *words])
@@ -286,41 +300,49 @@ def fuse(keyword: Sequence[Ranked], nearby: Sequence[Ranked]) -> list[Ranked]:
 
 
 def candidate_pool(
-    session: Session, index: str, where: list[ColumnElement[bool]], matches: Matches, size: int
+    session: Session, index: str, filters: list[ColumnElement[bool]], text: TextQuery, matches: Matches, size: int
 ) -> list[int]:
     """The `size` most popular documents relevance ranking chooses from: among the matches read (all of them, up
     to the cap), and past the cap also among those of the index's `size` most popular documents that match, so a
-    broad query's best known answers are never left out of the sample. Read by id: the text is never tested row
-    by row along a popularity index, which for words of middling frequency reads most of the table."""
+    broad query's best known answers are never left out of the sample. Those are read by id, and the backend
+    checks the text on those ids alone: the text is never tested row by row along a popularity index, which for
+    words of middling frequency reads most of the table. (Names spelt close to the text, which a search that
+    finds few documents adds, never come into it: such a search is never past the cap.)"""
     popularity = dict(matches.popularity)
     if matches.over_cap:
         prior = PRIOR.get(index, DEFAULT_PRIOR)
-        popular = (
-            session.connection()
-            .execute(select(SearchDocument.id).where(SearchDocument.index == index).order_by(prior.desc()).limit(size))
-            .scalars()
-        )
-        among_popular = one_of(session, SearchDocument.id, list(popular))
-        rows = session.connection().execute(select(SearchDocument.id, prior).where(among_popular, *where))
-        popularity.update((int(doc_id), float(value)) for doc_id, value in rows)
+        popular = select(SearchDocument.id).where(SearchDocument.index == index).order_by(prior.desc()).limit(size)
+        backend = backend_for(session)
+        among_popular = base.one_of_subquery(backend.dialect, SearchDocument.id, popular)
+        if backend.dialect == "postgresql":  # the text tested on each of these rows, in the same statement
+            rows = session.connection().execute(
+                select(SearchDocument.id, prior).where(among_popular, *filters, backend.matches(text))
+            )
+            popularity.update((int(doc_id), float(value)) for doc_id, value in rows)
+        else:  # FTS5 reads the text's matches and keeps these ids: SQLite would list every match to test them
+            rows = session.connection().execute(select(SearchDocument.id, prior).where(among_popular, *filters))
+            passing = {int(doc_id): float(value) for doc_id, value in rows}
+            popularity.update((doc_id, passing[doc_id]) for doc_id in backend.rank(session, text, list(passing)))
     return sorted(popularity, key=lambda doc_id: (-popularity[doc_id], -doc_id))[:size]
 
 
 def rank_keyword(session: Session, index: str, text: TextQuery, where: list[ColumnElement[bool]]) -> list[Ranked]:
     """The text ranking of the documents of `where` (a bounded set of ids), best first."""
     prior = PRIOR.get(index, DEFAULT_PRIOR)
-    rows = (
-        session.connection()
-        .execute(select(SearchDocument.id, SearchDocument.entity_id, SearchDocument.name, prior).where(*where))
-        .all()
-    )
     backend: KeywordBackend = backend_for(session)
-    text_rank = backend.rank(session, text, [row[0] for row in rows])
+    text_score = backend.rank_column(text)
+    columns = [SearchDocument.id, SearchDocument.entity_id, SearchDocument.name, prior]
+    chosen = [*columns, text_score] if text_score is not None else columns
+    rows = session.connection().execute(select(*chosen).where(*where)).all()
+    if text_score is not None:  # read with the rows
+        text_rank = {int(row[0]): float(row[4]) for row in rows}
+    else:
+        text_rank = backend.rank(session, text, [row[0] for row in rows])
     best_text = max(text_rank.values(), default=0.0) or 1.0
     best_prior = math.log1p(max((max(float(row[3]), 0.0) for row in rows), default=0.0)) or 1.0
     phrase = " ".join(text.words)
     ranked = []
-    for doc_id, entity_id, name, popularity in rows:
+    for doc_id, entity_id, name, popularity, *_ in rows:
         score = text_rank.get(doc_id, 0.0) / best_text
         score += _name_boost(name, phrase)
         score += POPULARITY_WEIGHT * math.log1p(max(float(popularity), 0.0)) / best_prior
@@ -398,11 +420,12 @@ def facet_counts(
     counts: dict[str, dict[str, int]] = {facet: {} for facet in query.facets}
     unfiltered = [facet for facet in query.facets if facet not in query.filters]
     if unfiltered:
-        _count_terms(session, unfiltered, matches.ids, counts)
+        _count_terms(unfiltered, matches.facets, counts)
     for facet in query.facets:
         if facet in query.filters:
-            others = read_matches(session, query.index, [*conditions(question, without=facet), *matched.where], cap)
-            _count_terms(session, [facet], others.ids, counts)
+            where = [*conditions(session, question, without=facet), *matched.where]
+            others = read_matches(session, query.index, where, cap, with_facets=True)
+            _count_terms([facet], others.facets, counts)
     return {facet: _most_frequent(values, settings.search_facet_values) for facet, values in counts.items()}
 
 
@@ -411,21 +434,18 @@ def _most_frequent(values: dict[str, int], limit: int) -> list[FacetValue]:
     return [FacetValue(value, found) for value, found in ordered[:limit]]
 
 
-def _count_terms(session: Session, facets: list[str], doc_ids: list[int], counts: dict[str, dict[str, int]]) -> None:
-    if not doc_ids:
-        return
-    rows = session.connection().execute(
-        select(SearchTerm.facet, SearchTerm.value, func.count())
-        .where(SearchTerm.facet.in_(facets), one_of(session, SearchTerm.doc_id, doc_ids))
-        .group_by(SearchTerm.facet, SearchTerm.value)
-    )
-    for facet, value, found in rows:
-        counts[facet][value] = int(found)
+def _count_terms(facets: list[str], lines: list[str], counts: dict[str, dict[str, int]]) -> None:
+    """Add the values of `facets` found in the documents' facet lines (`facet:value`, one per line) to `counts`."""
+    found = Counter(chain.from_iterable(text.split("\n") for text in lines if text))
+    for term, documents in found.items():
+        facet, _, value = term.partition(":")
+        if facet in counts and facet in facets:
+            counts[facet][value] = documents
 
 
 def allowed(session: Session, question: Question, doc_ids: Sequence[int]) -> list[int]:
     """Those of `doc_ids` that pass the question's filters, levels and public rule, in their order."""
-    passing = allowed_entities(session, conditions(question), doc_ids)
+    passing = allowed_entities(session, conditions(session, question), doc_ids)
     return [doc_id for doc_id in doc_ids if doc_id in passing]
 
 
@@ -446,7 +466,7 @@ def _names_like(
     session: Session, question: Question, match: ColumnElement[bool], text: TextQuery, limit: int
 ) -> list[Ranked]:
     candidates = max(limit * SUGGESTION_CANDIDATES, SUGGESTION_CANDIDATES)
-    where = [*conditions(question), match]
-    matches = read_matches(session, question.query.index, where, candidates * SUGGESTION_CANDIDATES)
-    pool = candidate_pool(session, question.query.index, where, matches, candidates)
+    filters = conditions(session, question)
+    matches = read_matches(session, question.query.index, [*filters, match], candidates * SUGGESTION_CANDIDATES)
+    pool = candidate_pool(session, question.query.index, filters, text, matches, candidates)
     return rank_keyword(session, question.query.index, text, [one_of(session, SearchDocument.id, pool)])

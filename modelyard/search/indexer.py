@@ -100,12 +100,18 @@ def embed(session: Session, stored: Sequence[Stored]) -> int:
 
 
 def _still_stored(session: Session, stored: Sequence[Stored]) -> list[Stored]:
+    """Those of `stored` whose document is still the one written: same id, entity and text. A document rewritten
+    since has its own embedding queued; an id deleted and given to another document (SQLite reuses the highest
+    id) must not get the old text's vector."""
     if not stored:
         return []
-    present = set(
-        session.scalars(select(SearchDocument.id).where(SearchDocument.id.in_([item.doc_id for item in stored])))
+    rows = session.execute(
+        select(SearchDocument.id, SearchDocument.index, SearchDocument.entity_id, SearchDocument.text_hash).where(
+            SearchDocument.id.in_([item.doc_id for item in stored])
+        )
     )
-    return [item for item in stored if item.doc_id in present]
+    present = {(int(doc_id), index, int(entity_id), text_hash) for doc_id, index, entity_id, text_hash in rows}
+    return [item for item in stored if (item.doc_id, item.index, item.entity_id, item.text_hash) in present]
 
 
 def index_now(session: Session, index: str, entity_ids: Iterable[int]) -> list[Stored]:

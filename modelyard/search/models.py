@@ -86,6 +86,8 @@ class SearchDocument(Base):
     indexed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     generation: Mapped[int] = mapped_column(Integer, default=0)  # the rebuild that wrote it last
     text_hash: Mapped[str] = mapped_column(String(32), default="")  # of the embedded text
+    # The `search_term` rows of the document as `facet:value` lines: read with the matches to count facets.
+    facets: Mapped[str] = mapped_column(Text, default="", server_default="")
     downloads: Mapped[int] = mapped_column(BigInteger, default=0)
     rating: Mapped[float] = mapped_column(Float, default=0.0)
     likes: Mapped[int] = mapped_column(Integer, default=0)

@@ -37,7 +37,7 @@ _INTEGER_METRICS = {"likes": INT4_MAX, "comments": INT4_MAX, "collected": INT4_M
 # Written on insert and on update; `generation` only when a rebuild gives one, `trend_*` never.
 _UPDATED = (
     *("name", "keywords", "body", "nsfw_level", "user_id", "public", "created_at", "source_updated_at"),
-    *("indexed_at", "text_hash", *METRICS),
+    *("indexed_at", "text_hash", "facets", *METRICS),
 )
 
 
@@ -152,6 +152,7 @@ def _row(doc: Document, text_hash: str, generation: int) -> dict[str, Any]:
         "indexed_at": utcnow(),
         "generation": generation,
         "text_hash": text_hash,
+        "facets": facet_lines(terms_of(doc)),
     }
     for metric in METRICS:
         value = doc.metrics.get(metric, 0)
@@ -201,15 +202,24 @@ def _latest_generations(session: Session, indexes: set[str]) -> dict[str, int]:
     return {index: int(latest or 0) for index, latest in rows}
 
 
-def _replace_terms(session: Session, docs: dict[int, Document]) -> None:
-    session.execute(sql_delete(SearchTerm).where(SearchTerm.doc_id.in_(list(docs))))
-    terms = {
-        (doc_id, clean(facet)[:FACET_CHARS], clean(value)[:VALUE_CHARS])
-        for doc_id, doc in docs.items()
+def terms_of(doc: Document) -> set[tuple[str, str]]:
+    """The document's (facet, value) pairs as stored: cleaned, cut to the columns' sizes, on one line each."""
+    return {
+        (clean(facet)[:FACET_CHARS], clean(value).replace("\n", " ")[:VALUE_CHARS])
         for facet, values in doc.terms.items()
         for value in values
         if value
     }
+
+
+def facet_lines(terms: Iterable[tuple[str, str]]) -> str:
+    """`search_document.facets`: the terms as `facet:value` lines (a facet name holds no colon)."""
+    return "\n".join(sorted(f"{facet}:{value}" for facet, value in terms))
+
+
+def _replace_terms(session: Session, docs: dict[int, Document]) -> None:
+    session.execute(sql_delete(SearchTerm).where(SearchTerm.doc_id.in_(list(docs))))
+    terms = {(doc_id, facet, value) for doc_id, doc in docs.items() for facet, value in terms_of(doc)}
     if terms:
         session.execute(
             insert(SearchTerm), [{"doc_id": doc_id, "facet": facet, "value": value} for doc_id, facet, value in terms]

@@ -24,7 +24,8 @@ def test_migrations_match_the_models(runtime: Runtime) -> None:
 
 def _native_search_index(difference: Any) -> bool:
     """The database's own full-text structures, created by the search migration beside the mapped tables: the
-    FTS5 tables (and their shadow tables) on SQLite, the `tsv` column and its indexes on PostgreSQL."""
+    FTS5 tables (and their shadow tables) on SQLite, the `tsv` column and its indexes and the facet lines' array
+    index on PostgreSQL."""
     kind, target = difference[0], difference[1]
     if kind == "remove_table":
         return bool(target.name.startswith("search_fts"))

@@ -23,8 +23,8 @@ from modelyard.core.db import utcnow
 from modelyard.core.runtime import Runtime
 from modelyard.images import moderate
 from modelyard.images.models import BlockedFor, Image
-from modelyard.search import indexer, outbox, service, sources
-from modelyard.search.models import SearchDocument, SearchIndexUpdate
+from modelyard.search import indexer, outbox, service, sources, store
+from modelyard.search.models import SearchDocument, SearchEmbedding, SearchIndexUpdate
 from modelyard.search.sources import base as sources_base
 from modelyard.search.types import Document, SearchQuery
 from tests.support.catalog import create_model
@@ -109,6 +109,32 @@ def test_repeated_changes_to_one_entity_are_written_once(runtime: Runtime, monke
     apply_all(runtime)
     assert loads == [[model.id]]
     assert documents(runtime, "models") == {model.id} and pending(runtime) == 0
+
+
+def test_a_late_embedding_never_lands_on_a_document_rewritten_since(runtime: Runtime) -> None:
+    """The embedder works outside the write that stored the text: by the time it writes, the document may hold
+    another text, or (SQLite reuses the highest id) be another entity's. The old text's vector is not written."""
+    with runtime.db.transaction() as session:
+        (before,) = store.upsert(
+            session, [Document(index="models", entity_id=1, name="Quiet lake", body="Mist.", created_at=utcnow())]
+        )
+    with runtime.db.transaction() as session:
+        store.delete(session, "models", [1])
+        (after,) = store.upsert(
+            session, [Document(index="models", entity_id=2, name="Neon alley", body="Rain.", created_at=utcnow())]
+        )
+    with runtime.db.transaction() as session:
+        (rewritten,) = store.upsert(
+            session, [Document(index="models", entity_id=2, name="Neon alley", body="Fog.", created_at=utcnow())]
+        )
+    with runtime.db.transaction() as session:
+        assert indexer.embed(session, [before, after]) == 0, "neither is the text the documents hold now"
+        assert indexer.embed(session, [rewritten]) == 1
+    with runtime.db.session() as session:
+        rows = session.execute(select(SearchEmbedding.doc_id, SearchEmbedding.text_hash)).all()
+    assert [tuple(row) for row in rows] == [(rewritten.doc_id, rewritten.text_hash)]
+    if runtime.db.dialect == "sqlite":
+        assert after.doc_id == before.doc_id, "the case this guards against: the id was given again"
 
 
 def test_content_hidden_by_moderation_leaves_the_index(runtime: Runtime) -> None:

@@ -78,6 +78,29 @@ def test_an_update_replaces_the_text_and_terms_and_keeps_the_trend(runtime: Runt
     assert term_rows(runtime) == 1
 
 
+def test_the_facet_lines_hold_the_same_terms_as_the_term_rows(runtime: Runtime) -> None:
+    """`facets` is what searches count from; `search_term` what SQLite filters by: they never disagree, and a
+    value holding a line break or a colon stays one term."""
+    terms = {"tag": ("ink", "two\nlines", "ratio:16:9"), "type": ("LORA",), "blank": ("",)}
+    upsert(runtime, doc(1, "Brush", terms=terms))
+    upsert(runtime, doc(2, "Pen", terms={"tag": ("ink",)}))
+    with runtime.db.session() as session:
+        rows = set(session.execute(select(SearchTerm.doc_id, SearchTerm.facet, SearchTerm.value)).tuples())
+    lines = {(row.id, *line.split(":", 1)) for row in (document(runtime, 1), document(runtime, 2)) for line in
+             row.facets.split("\n")}  # fmt: skip
+    assert lines == rows
+    assert ("tag", "two lines") in {(facet, value) for _, facet, value in rows}
+    with runtime.db.session() as session:
+        page = service.search(session, None, SearchQuery(index="models", facets=("tag",), mode="keyword"))
+    assert {(value.value, value.count) for value in page.facets["tag"]} == {
+        ("ink", 2),
+        ("two lines", 1),
+        ("ratio:16:9", 1),
+    }
+    assert found(runtime, filters={"tag": ("ratio:16:9",)}) == [1]
+    assert found(runtime, filters={"tag": ("two lines", "nothing")}) == [1]
+
+
 def test_a_batch_past_the_statement_size_is_written_whole(runtime: Runtime) -> None:
     docs = [doc(n, f"Pebble {n}", terms={"type": ("LORA",)}) for n in range(1, store.BATCH + 102)]
     docs.append(doc(7, "Pebble seven again"))  # the same entity twice: the last one wins

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ARRAY, ColumnElement, Integer, any_, cast, literal
+from sqlalchemy import ARRAY, ColumnElement, Integer, Select, any_, cast, func, literal
 from sqlalchemy.orm import Session
 
 MAX_WORDS = 12  # a query's words past this add little and cost a posting list each
@@ -96,12 +96,22 @@ class KeywordBackend(Protocol):
         """Text relevance of each of `doc_ids` (a bounded set) that matches `text`: higher is better; name counts
         more than keywords, keywords more than body."""
 
+    def rank_column(self, text: TextQuery) -> ColumnElement[float] | None:
+        """`rank` as a column of `search_document` (0 where the text does not match), for a backend that can
+        compute it in the statement that reads the documents; None: call `rank`."""
+
     def known(self, session: Session, word: str, *, prefix: bool) -> bool:
         """Whether some document contains `word` (or, with `prefix`, a word starting with it)."""
 
     def spellings(self, session: Session, word: str) -> list[tuple[str, int]]:
         """Indexed words that `word` may be a misspelling of, with how many documents hold each: what the caller
         picks from by edit distance. Every index's words count (a tag's name helps a model search)."""
+
+    def in_index(self, index: str, *, text: bool) -> ColumnElement[bool]:
+        """A condition on `search_document` for the documents of `index`, in a search with or without `text`."""
+
+    def has_term(self, facet: str, values: Sequence[str]) -> ColumnElement[bool]:
+        """A condition on `search_document` that holds for the documents with one of `values` for `facet`."""
 
     def near_names(self, text: str) -> ColumnElement[bool] | None:
         """Documents whose name is close in spelling to the whole `text`, where the backend can find them cheaply
@@ -115,6 +125,15 @@ def one_of(dialect: str, column: Any, ids: Sequence[int]) -> ColumnElement[bool]
         array = "{" + ",".join(map(str, ids)) + "}"
         return column == any_(cast(literal(array), ARRAY(Integer)))
     return column.in_(list(ids))
+
+
+def one_of_subquery(dialect: str, column: Any, ids: Select[Any]) -> ColumnElement[bool]:
+    """`column IN (ids)`, a small subquery (one with a LIMIT). On PostgreSQL as `= ANY(ARRAY(...))`: the
+    subquery runs first, alone, and its ids are looked up by index; as a semi-join the planner may read every row
+    of the rest of the condition and hash them against it."""
+    if dialect == "postgresql":
+        return column == any_(func.array(ids.scalar_subquery()))
+    return column.in_(ids.scalar_subquery())
 
 
 def edit_distance(a: str, b: str, *, at_most: int) -> int:

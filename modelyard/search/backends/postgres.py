@@ -9,6 +9,8 @@ reached by the prefix on the last word. The query's words are ANDed, the last on
 `to_tsquery` is never exposed. The text is given to PostgreSQL as
 the folded words `base.words_of` finds, so both databases split "SDXL-1.0" the same way.
 
+Facet filters read `ix_search_fts_facets`, a GIN index on each document's facet lines as an array.
+
 `pg_trgm` serves typo tolerance: names spelt close to a misspelt word give the corrections, and names close to
 the whole text are added to the matches when the words find too little.
 """
@@ -19,7 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, func, literal, literal_column, select, text
+from sqlalchemy import ARRAY, ColumnElement, Float, Text, bindparam, cast, func, literal, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from modelyard.search.backends.base import Entry, TextQuery, one_of, plain_words, words_of
@@ -31,6 +33,7 @@ SPELLING_NAMES = 200  # names read for correction candidates
 KNOWN_PROBE = 1000
 
 _TSV: ColumnElement[Any] = literal_column("search_document.tsv")
+_FACET_LINES: ColumnElement[Any] = literal_column("string_to_array(search_document.facets, E'\\n')")
 _WRITE = text(
     "UPDATE search_document AS d SET tsv = "
     "setweight(to_tsvector('simple', v.name), 'A') || setweight(to_tsvector('simple', v.keywords), 'B') || "
@@ -79,13 +82,16 @@ class PostgresBackend:
     def rank(self, session: Session, query: TextQuery, doc_ids: Sequence[int]) -> dict[int, float]:
         if not doc_ids:
             return {}
-        score = func.ts_rank(literal_column(f"'{RANK_WEIGHTS}'::float4[]"), _TSV, tsquery(query), RANK_NORMALISATION)
         rows = session.connection().execute(
-            select(SearchDocument.id, score).where(
+            select(SearchDocument.id, self.rank_column(query)).where(
                 one_of(self.dialect, SearchDocument.id, doc_ids), self.matches(query)
             )
         )
         return {int(doc_id): float(value) for doc_id, value in rows}
+
+    def rank_column(self, query: TextQuery) -> ColumnElement[float]:
+        weights: ColumnElement[Any] = literal_column(f"'{RANK_WEIGHTS}'::float4[]")
+        return func.ts_rank(weights, _TSV, tsquery(query), RANK_NORMALISATION, type_=Float)
 
     def known(self, session: Session, word: str, *, prefix: bool) -> bool:
         """Counted up to KNOWN_PROBE, not looked for with LIMIT 1: a word the statistics do not know is guessed
@@ -99,6 +105,15 @@ class PostgresBackend:
         names = session.execute(_SPELLING_NAMES, {"word": word}).scalars()
         counts = Counter(candidate for name in names for candidate in set(words_of(str(name), limit=None)))
         return list(counts.items())
+
+    def in_index(self, index: str, *, text: bool) -> ColumnElement[bool]:
+        return SearchDocument.index == index
+
+    def has_term(self, facet: str, values: Sequence[str]) -> ColumnElement[bool]:
+        """The facet lines as an array overlapping the asked ones: the expression `ix_search_fts_facets` indexes,
+        so a filter and the text are each read from their GIN index and the bitmaps combined."""
+        wanted = cast(literal([f"{facet}:{value}" for value in values], ARRAY(Text)), ARRAY(Text))
+        return _FACET_LINES.bool_op("&&")(wanted)
 
     def near_names(self, text: str) -> ColumnElement[bool]:
         return func.lower(SearchDocument.name).bool_op("%>")(" ".join(words_of(text)))

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, bindparam, literal, literal_column, select
 from sqlalchemy.orm import Session
 
 from modelyard.search.backends.base import Entry, TextQuery
-from modelyard.search.models import SearchDocument
+from modelyard.search.models import SearchDocument, SearchTerm
 
 FIELD_WEIGHTS = {"name_weight": 10.0, "keywords_weight": 4.0, "body_weight": 1.0}
 LAST_CHAR = "\U0010ffff"  # sorts after every string that starts with the same characters
@@ -74,6 +74,9 @@ class SqliteBackend:
         rows = session.execute(_RANK, {"expression": expression(query), "ids": list(doc_ids), **FIELD_WEIGHTS})
         return {int(doc_id): -float(score) for doc_id, score in rows}  # bm25: the lower, the better
 
+    def rank_column(self, query: TextQuery) -> ColumnElement[float] | None:
+        return None  # bm25() needs its MATCH in the same statement, which would drop the rows it does not match
+
     def known(self, session: Session, word: str, *, prefix: bool) -> bool:
         if prefix:
             found = session.execute(_KNOWN_PREFIX, {"low": word, "high": word + LAST_CHAR}).first()
@@ -99,6 +102,17 @@ class SqliteBackend:
             )
             found.update((str(term), int(documents)) for term, documents in rows)
         return list(found.items())
+
+    def in_index(self, index: str, *, text: bool) -> ColumnElement[bool]:
+        """With text, `index || ''`: SQLite keeps no statistics here, and given the plain column it reads every
+        document of the index through `(index, ...)` and tests each against the list of the text's matches, where
+        looking up the matches themselves reads only those (for a rare word, 2 ms instead of 18 at 100k)."""
+        column = SearchDocument.index.concat("") if text else SearchDocument.index
+        return column == index
+
+    def has_term(self, facet: str, values: Sequence[str]) -> ColumnElement[bool]:
+        having = select(SearchTerm.doc_id).where(SearchTerm.facet == facet, SearchTerm.value.in_(list(values)))
+        return SearchDocument.id.in_(having)
 
     def near_names(self, text: str) -> ColumnElement[bool] | None:
         return None
