@@ -207,6 +207,8 @@ def _found_by_words(
         return None
     if not matched.semantic:
         return min(len(matches.ids), few)
+    if len(matches.ids) >= few + len(matched.semantic):  # the meaning adds at most its own documents
+        return few
     return len(read_matches(session, index, [*filters, matched.keyword], few).ids)
 
 

@@ -3,11 +3,11 @@
 `outbox.queue` marks its session; when that session commits, this process's `Applier` thread wakes at once,
 claims the pending rows, reads each changed entity's current state through its index's source (so the action a
 row names is only a hint: an entity that is gone or hidden is deleted, one that is there is rewritten), writes
-the documents (`store.upsert` / `store.delete`), marks the rows processed and commits, an index per transaction,
-models and images first. Embeddings come after, in a thread of their own, so keyword search never waits on the
-model. The applier also polls every few seconds for
-rows that no commit of this process announced (another process's, a command's); a process without an applier
-announces its commits to the others over the event bus.
+the documents (`store.upsert` / `store.delete`), marks the rows processed and commits, an index per transaction.
+Models and images are applied by that thread; creators and tags, whose documents hold counts, by a second one at
+most twice a second (`Lane`). Embeddings come after, in a thread of their own, so keyword search never waits on
+the model. The appliers also poll every few seconds for rows that no commit of this process announced (another
+process's, a command's); a process without an applier announces its commits to the others over the event bus.
 
 Concurrency: several processes apply at once. Each claims rows with `FOR UPDATE SKIP LOCKED` (PostgreSQL; on
 SQLite the write lock makes the applier the one writer), and takes a transaction-scoped advisory lock per
@@ -17,16 +17,17 @@ readings, so a stale reading never lands after a fresh one. The rebuild and the 
 
 from __future__ import annotations
 
+import enum
 import logging
 import queue
 import threading
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, func, select, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import ColumnElement, event, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelyard.core.db import utcnow
@@ -34,6 +35,9 @@ from modelyard.core.runtime import Runtime
 from modelyard.search import outbox, sources, store
 from modelyard.search.models import SearchDocument, SearchIndexUpdate
 from modelyard.search.store import Stored
+
+if TYPE_CHECKING:  # the semantic side (and its model) loads on first use
+    from modelyard.search.semantic.embeddings import Embedded
 
 log = logging.getLogger("modelyard.search")
 
@@ -58,7 +62,7 @@ def lock_entities(session: Session, index: str, entity_ids: Sequence[int]) -> No
 def current_generation(session: Session, index: str) -> int:
     """The newest generation of the index (a rebuild writes the next one; live writes of new documents take
     this one, so a rebuild running meanwhile keeps them)."""
-    return int(session.scalar(select(func.max(SearchDocument.generation)).where(SearchDocument.index == index)) or 0)
+    return store.latest_generation(session, index)
 
 
 def write_documents(
@@ -80,19 +84,32 @@ def write_documents(
 
 def embed(session: Session, stored: Sequence[Stored]) -> int:
     """Write the embeddings of the documents whose text changed or whose embedding is missing (in the caller's
-    transaction). The model loads on first use, so it is imported here, not with the indexer."""
+    transaction). Returns how many vectors were written."""
+    embedded = make_embeddings(session, stored)
+    return write_embeddings(session, stored, embedded) if embedded is not None else 0
+
+
+def make_embeddings(session: Session, stored: Sequence[Stored]) -> Embedded | None:
+    """The embeddings due to those of `stored` still stored, made by the model; the session only reads. The
+    model loads on first use, so it is imported here, not with the indexer."""
+    from modelyard.search import semantic
+
+    alive = _still_stored(session, stored)
+    return semantic.make_embeddings(session, alive) if alive else None
+
+
+def write_embeddings(session: Session, stored: Sequence[Stored], embedded: Embedded) -> int:
+    """Write what `make_embeddings` made for the documents that are still what was embedded, checked again now:
+    nothing was locked while the model ran, so a document may have been rewritten or deleted since. A delete
+    that lands between the check and the write breaks the embedding's foreign key, and the write is done again
+    without it."""
     from modelyard.search import semantic
 
     for attempt in range(2):
-        # Only documents still there: one deleted since it was written has no embedding to get. Nothing is
-        # locked while the model runs (a delete never waits on it); a delete that lands meanwhile breaks the
-        # embedding's foreign key, and the batch is done again without it.
-        alive = _still_stored(session, stored)
-        if not alive:
-            return 0
+        current = {item.doc_id for item in _still_stored(session, stored)}
         try:
             with session.begin_nested():
-                return semantic.embed_stored(session, alive)
+                return semantic.write_embedded(session, embedded.only(current))
         except IntegrityError:
             if attempt:
                 raise
@@ -125,19 +142,46 @@ def index_now(session: Session, index: str, entity_ids: Iterable[int]) -> list[S
 # --- the outbox -------------------------------------------------------------------------------------------------
 
 
-def _claim(session: Session, limit: int) -> list[tuple[int, str, int]]:
+# What people look for first is written, and committed, first: the counts of creators and tags follow it.
+FIRST = ("models", "images")
+
+
+class Lane(enum.Enum):
+    """Which outbox rows a pass applies. The applier thread takes the first indexes as soon as a commit announces
+    them; the rest (creators and tags, whose documents hold counts over many rows, a tag's over every model that
+    carries it) go through a thread of their own at most every `LATER_SECONDS`, so a burst of publishes recounts
+    each tag once and never delays the next model."""
+
+    all = "all"
+    first = "first"
+    later = "later"
+
+    def condition(self) -> ColumnElement[bool] | None:
+        if self is Lane.first:
+            return SearchIndexUpdate.index.in_(FIRST)
+        if self is Lane.later:
+            return SearchIndexUpdate.index.not_in(FIRST)
+        return None
+
+
+LATER_SECONDS = 0.5
+
+
+def _pending(lane: Lane) -> list[ColumnElement[bool]]:
+    lane_condition = lane.condition()
+    pending = SearchIndexUpdate.processed_at.is_(None)
+    return [pending] if lane_condition is None else [pending, lane_condition]
+
+
+def _claim(session: Session, limit: int, lane: Lane = Lane.all) -> list[tuple[int, str, int]]:
     query = (
         select(SearchIndexUpdate.id, SearchIndexUpdate.index, SearchIndexUpdate.entity_id)
-        .where(SearchIndexUpdate.processed_at.is_(None))
+        .where(*_pending(lane))
         .order_by(SearchIndexUpdate.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     return [(row_id, index, entity_id) for row_id, index, entity_id in session.execute(query)]
-
-
-# What people look for first is written, and committed, first: the counts of creators and tags follow it.
-FIRST = ("models", "images")
 
 
 def _in_order(indexes: Iterable[str]) -> list[str]:
@@ -159,11 +203,13 @@ def _write_index(session: Session, index: str, entity_ids: set[int], *, isolate:
     return stored
 
 
-def apply_claimed(session: Session, *, limit: int = 500, isolate: bool = False) -> tuple[int, list[Stored]]:
-    """Claim up to `limit` pending rows and apply them, an index per transaction: write the documents (a burst of
-    changes to one entity is one write), mark the rows processed, commit. The keyword half of `apply_pending`;
-    returns the rows applied and what was stored (for the embeddings)."""
-    rows = _claim(session, limit)
+def apply_claimed(
+    session: Session, *, limit: int = 500, isolate: bool = False, lane: Lane = Lane.all
+) -> tuple[int, list[Stored]]:
+    """Claim up to `limit` pending rows (of the `lane`'s indexes) and apply them, an index per transaction: write
+    the documents (a burst of changes to one entity is one write), mark the rows processed, commit. The keyword
+    half of `apply_pending`; returns the rows applied and what was stored (for the embeddings)."""
+    rows = _claim(session, limit, lane)
     if not rows:
         session.rollback()
         return 0, []
@@ -196,8 +242,8 @@ def apply_pending(session: Session, *, limit: int = 500) -> int:
     return count
 
 
-def has_pending(session: Session) -> bool:
-    found = session.scalar(select(SearchIndexUpdate.id).where(SearchIndexUpdate.processed_at.is_(None)).limit(1))
+def has_pending(session: Session, lane: Lane = Lane.all) -> bool:
+    found = session.scalar(select(SearchIndexUpdate.id).where(*_pending(lane)).limit(1))
     return found is not None
 
 
@@ -208,17 +254,19 @@ _appliers_lock = threading.Lock()
 
 
 class Applier:
-    """This process's outbox applier: one thread writing documents, one writing their embeddings."""
+    """This process's outbox applier: a thread writing the first indexes' documents, one writing the others' (see
+    `Lane`), one writing their embeddings."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.batch = runtime.settings.search_apply_batch
         self.poll_seconds = runtime.settings.search_applier_poll_seconds
-        self._wake = threading.Event()
+        self._wake = {Lane.first: threading.Event(), Lane.later: threading.Event()}
         self._stop = threading.Event()
         self._embeddings: queue.Queue[list[Stored]] = queue.Queue()
         self._threads = [
-            threading.Thread(target=self._apply_forever, name="search-applier", daemon=True),
+            threading.Thread(target=self._apply_forever, args=(Lane.first,), name="search-applier", daemon=True),
+            threading.Thread(target=self._apply_forever, args=(Lane.later,), name="search-applier-later", daemon=True),
             threading.Thread(target=self._embed_forever, name="search-embedder", daemon=True),
         ]
         self._unlisten: Any = None
@@ -238,39 +286,44 @@ class Applier:
         if self._unlisten is not None:
             self._unlisten()
         self._stop.set()
-        self._wake.set()
+        for wake in self._wake.values():
+            wake.set()
         self._embeddings.put([])
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout=timeout)
 
     def wake(self) -> None:
-        self._wake.set()
+        for wake in self._wake.values():
+            wake.set()
 
-    def _apply_forever(self) -> None:
+    def _apply_forever(self, lane: Lane) -> None:
         failures = 0
+        wake = self._wake[lane]
         while not self._stop.is_set():
-            self._wake.wait(self.poll_seconds)
-            self._wake.clear()
+            wake.wait(self.poll_seconds)
+            if lane is Lane.later:  # changes that land meanwhile join this pass
+                self._stop.wait(LATER_SECONDS)
+            wake.clear()
             if self._stop.is_set():
                 return
             try:
-                self._drain(isolate=failures > 0)
+                self._drain(lane, isolate=failures > 0)
                 failures = 0
             except Exception:
                 failures += 1
                 log.warning("search outbox pass failed; retrying", exc_info=True, extra={"failures": failures})
                 self._stop.wait(min(0.1 * 2**failures, self.poll_seconds))
-                self._wake.set()
+                wake.set()
 
-    def _drain(self, *, isolate: bool) -> None:
+    def _drain(self, lane: Lane, *, isolate: bool) -> None:
         while not self._stop.is_set():
             if self.runtime.db.dialect == "sqlite":  # a read first: polling never takes SQLite's write lock
                 with self.runtime.db.session() as session:
-                    if not has_pending(session):
+                    if not has_pending(session, lane):
                         return
             with self.runtime.db.session(write=True) as session:
-                count, stored = apply_claimed(session, limit=self.batch, isolate=isolate)
+                count, stored = apply_claimed(session, limit=self.batch, isolate=isolate, lane=lane)
             if stored:
                 self._embeddings.put(stored)
             if count < self.batch:
@@ -300,18 +353,14 @@ class Applier:
             log.warning("could not load the embedding model; embeddings wait for the reconciler", exc_info=True)
 
     def _embed(self, stored: list[Stored]) -> None:
-        if self.runtime.db.dialect == "sqlite":
-            # Optimistic first: the model runs before the write lock is taken, so keyword writes never wait on it.
-            # If another writer committed meanwhile, SQLite refuses the upgrade; then again, holding the lock.
-            try:
-                with self.runtime.db.session() as session:
-                    embed(session, stored)
-                    session.commit()
-                return
-            except OperationalError:
-                log.debug("embedding write met a newer commit; writing under the lock")
+        """The model runs in a session that only reads; the vectors are written in a short transaction after,
+        so on SQLite no writer waits on the model."""
+        with self.runtime.db.session() as session:
+            embedded = make_embeddings(session, stored)
+        if embedded is None or not embedded.doc_ids:
+            return
         with self.runtime.db.session(write=True) as session:
-            embed(session, stored)
+            write_embeddings(session, stored, embedded)
             session.commit()
 
 

@@ -193,13 +193,14 @@ def _stored_hashes(session: Session, docs: Sequence[Document]) -> dict[tuple[str
     return hashes
 
 
+def latest_generation(session: Session, index: str) -> int:
+    """The newest generation of the index (a rebuild writes the next one). One index at a time: the max of an
+    equality is the last entry of `(index, generation)`, where grouping several indexes reads all of them."""
+    return int(session.scalar(select(func.max(SearchDocument.generation)).where(SearchDocument.index == index)) or 0)
+
+
 def _latest_generations(session: Session, indexes: set[str]) -> dict[str, int]:
-    rows = session.execute(
-        select(SearchDocument.index, func.max(SearchDocument.generation))
-        .where(SearchDocument.index.in_(indexes))
-        .group_by(SearchDocument.index)
-    )
-    return {index: int(latest or 0) for index, latest in rows}
+    return {index: latest_generation(session, index) for index in indexes}
 
 
 def terms_of(doc: Document) -> set[tuple[str, str]]:

@@ -24,7 +24,7 @@ from tests.support.factories import UserFixture, create_user
 MODEL_PAGE_BOUND = 10
 DASHBOARD_BOUND = 6
 BROWSE_BOUND = 6
-SEARCH_THREADS = ("search-applier", "search-embedder")
+SEARCH_THREADS = ("search-applier", "search-applier-later", "search-embedder")
 IMAGES_PER_POST = 3
 
 

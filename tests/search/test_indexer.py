@@ -137,6 +137,21 @@ def test_a_late_embedding_never_lands_on_a_document_rewritten_since(runtime: Run
         assert after.doc_id == before.doc_id, "the case this guards against: the id was given again"
 
 
+def test_vectors_made_before_a_rewrite_are_not_written_after_it(runtime: Runtime) -> None:
+    """The applier runs the model in a session that only reads, then writes: the write checks the text again."""
+    with runtime.db.transaction() as session:
+        stored = store.upsert(session, [Document(index="models", entity_id=1, name="Dune", created_at=utcnow())])
+    with runtime.db.session() as session:
+        embedded = indexer.make_embeddings(session, stored)
+    assert embedded is not None and len(embedded.rows) == 1
+    with runtime.db.transaction() as session:
+        store.upsert(session, [Document(index="models", entity_id=1, name="Dune sea", created_at=utcnow())])
+    with runtime.db.transaction() as session:
+        assert indexer.write_embeddings(session, stored, embedded) == 0
+    with runtime.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(SearchEmbedding)) == 0
+
+
 def test_content_hidden_by_moderation_leaves_the_index(runtime: Runtime) -> None:
     owner = create_user(runtime)
     moderator = create_user(runtime, role=Role.moderator)
@@ -233,6 +248,18 @@ def test_appliers_in_parallel_claim_different_rows(runtime: Runtime) -> None:
         theirs = indexer._claim(second, 100)
         assert len(mine) == 4 and len(theirs) == 6
         assert not {row[0] for row in mine} & {row[0] for row in theirs}
+
+
+def test_models_and_images_are_claimed_apart_from_the_counts_of_creators_and_tags(runtime: Runtime) -> None:
+    """The applier's first thread never waits on a tag's recount: it claims only models and images."""
+    with runtime.db.transaction() as session:
+        for n, index in enumerate(("tags", "models", "users", "images", "tags"), start=1):
+            session.add(SearchIndexUpdate(index=index, entity_id=n, action="update"))
+    with runtime.db.session() as session:
+        assert [row[1] for row in indexer._claim(session, 100, indexer.Lane.first)] == ["models", "images"]
+        assert [row[1] for row in indexer._claim(session, 100, indexer.Lane.later)] == ["tags", "users", "tags"]
+        assert len(indexer._claim(session, 100)) == 5
+        assert indexer.has_pending(session, indexer.Lane.first) and indexer.has_pending(session, indexer.Lane.later)
 
 
 def test_processed_rows_are_pruned_after_a_day(runtime: Runtime) -> None:

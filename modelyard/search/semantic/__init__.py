@@ -13,23 +13,26 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from modelyard.search.semantic.embedders import Embedder, embedder, min_score
-from modelyard.search.semantic.embeddings import embed_stored, vector_of
+from modelyard.search.semantic.embeddings import Embedded, embed_stored, make_embeddings, vector_of, write_embedded
 from modelyard.search.semantic.fusion import rrf
 from modelyard.search.semantic.similar import similar
 from modelyard.search.semantic.vectors import VectorIndex, forget_all, vector_index
 
 __all__ = [
+    "Embedded",
     "Embedder",
     "VectorIndex",
     "drop_process_caches",
     "embed_stored",
     "embedder",
+    "make_embeddings",
     "min_score",
     "nearest",
     "rrf",
     "similar",
     "vector_index",
     "vector_of",
+    "write_embedded",
 ]
 
 

@@ -6,7 +6,8 @@ text it was made from, so a document is embedded again only when its text change
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
@@ -38,9 +39,36 @@ class StoredText(Protocol):
     def text_changed(self) -> bool: ...
 
 
+@dataclass(frozen=True)
+class Embedded:
+    """The embeddings some documents are due, made and not yet written: the rows to write and the documents
+    whose text is now empty (their vector goes)."""
+
+    rows: list[dict[str, Any]]
+    blank: list[int]
+    indexes: set[str]
+
+    @property
+    def doc_ids(self) -> list[int]:
+        return [row["doc_id"] for row in self.rows] + self.blank
+
+    def only(self, doc_ids: Collection[int]) -> Embedded:
+        return Embedded(
+            [row for row in self.rows if row["doc_id"] in doc_ids],
+            [doc_id for doc_id in self.blank if doc_id in doc_ids],
+            self.indexes,
+        )
+
+
 def embed_stored(session: Session, stored: Sequence[StoredText]) -> int:
     """Embed the documents whose text changed, or whose stored vector is missing or another embedder's, and
     write their rows; a document with no text loses its vector. Returns how many were embedded."""
+    return write_embedded(session, make_embeddings(session, stored))
+
+
+def make_embeddings(session: Session, stored: Sequence[StoredText]) -> Embedded:
+    """The embeddings `stored` is due (the documents whose text changed, or whose stored vector is missing or
+    another embedder's), made by the model: the session only reads, so no write lock is held while it runs."""
     model = embedder()
     latest = {entry.doc_id: entry for entry in stored}
     current = _current_embeddings(session, list(latest))
@@ -52,8 +80,7 @@ def embed_stored(session: Session, stored: Sequence[StoredText]) -> int:
     texts = {entry.doc_id: clean_text(entry.semantic_text, MAX_PASSAGE_CHARS) for entry in due}
     blank = [entry.doc_id for entry in due if not texts[entry.doc_id] and entry.doc_id in current]
     to_embed = [entry for entry in due if texts[entry.doc_id]]
-    if blank:
-        session.execute(delete(SearchEmbedding).where(SearchEmbedding.doc_id.in_(blank)))
+    rows: list[dict[str, Any]] = []
     if to_embed:
         vectors = model.passages([texts[entry.doc_id] for entry in to_embed])
         now = utcnow()
@@ -69,11 +96,18 @@ def embed_stored(session: Session, stored: Sequence[StoredText]) -> int:
             }
             for entry, vector in zip(to_embed, vectors, strict=True)
         ]
-        for start in range(0, len(rows), WRITE_BATCH):
-            session.execute(_upsert(session, rows[start : start + WRITE_BATCH]))
-    for index in {entry.index for entry in due}:
+    return Embedded(rows, blank, {entry.index for entry in due})
+
+
+def write_embedded(session: Session, embedded: Embedded) -> int:
+    """Write what `make_embeddings` made, in the caller's transaction. Returns how many vectors were written."""
+    if embedded.blank:
+        session.execute(delete(SearchEmbedding).where(SearchEmbedding.doc_id.in_(embedded.blank)))
+    for start in range(0, len(embedded.rows), WRITE_BATCH):
+        session.execute(_upsert(session, embedded.rows[start : start + WRITE_BATCH]))
+    for index in embedded.indexes:
         on_commit(session, partial(_announce_change, index))
-    return len(to_embed)
+    return len(embedded.rows)
 
 
 def vector_of(session: Session, doc_id: int) -> np.ndarray | None:
