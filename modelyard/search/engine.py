@@ -165,12 +165,16 @@ def one_of(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[b
     return base.one_of(session.get_bind().dialect.name, column, ids)
 
 
-def conditions(session: Session, question: Question, *, without: str | None = None) -> list[ColumnElement[bool]]:
-    """The filters of the question (all but facet `without`), its levels and the public/owner rule."""
+def conditions(
+    session: Session, question: Question, *, without: str | None = None, text: bool | None = None
+) -> list[ColumnElement[bool]]:
+    """The filters of the question (all but facet `without`), its levels and the public/owner rule, for a
+    statement that also matches the question's text (unless `text` is False)."""
     query = question.query
     backend = backend_for(session)
     levels = SearchDocument.nsfw_level.op("&")(question.levels) != 0
-    found = [backend.in_index(query.index, text=question.text is not None), levels]
+    with_text = question.text is not None if text is None else text
+    found = [backend.in_index(query.index, text=with_text), levels]
     if not question.moderator:
         public: ColumnElement[bool] = SearchDocument.public.is_(True)
         if question.viewer_id is not None:
@@ -239,7 +243,7 @@ def semantic_matches(
     """The documents nearest the text in meaning, at or above the embedder's floor, that pass the filters; best
     first. With narrow filters (a creator, some ids) the nearest are looked for among the filtered documents."""
     vector = embedder().query(question.query.text)
-    among = _narrowed(session, question, filters, settings.search_count_cap)
+    among = _narrowed(session, question, settings.search_count_cap)
     nearest = vector_index().nearest(
         session, question.query.index, vector, settings.search_semantic_candidates, among=among
     )
@@ -249,10 +253,11 @@ def semantic_matches(
     return [Ranked(doc_id, entities[doc_id], score) for doc_id, score in close.items() if doc_id in entities]
 
 
-def _narrowed(session: Session, question: Question, filters: list[ColumnElement[bool]], cap: int) -> list[int] | None:
+def _narrowed(session: Session, question: Question, cap: int) -> list[int] | None:
     query = question.query
     if not (query.filters or query.user_id is not None or query.entity_ids or query.since is not None):
         return None
+    filters = conditions(session, question, text=False)  # this read has no text to drive it
     doc_ids = list(session.connection().execute(select(SearchDocument.id).where(*filters).limit(cap + 1)).scalars())
     return doc_ids if len(doc_ids) <= cap else None
 

@@ -165,6 +165,9 @@ class Lane(enum.Enum):
 
 
 LATER_SECONDS = 0.5
+# Entities of the later lane written per transaction: a tag's recount reads every model carrying it, and on
+# SQLite the write lock is held throughout; between these short transactions the models' writes get it.
+LATER_CHUNK = 10
 
 
 def _pending(lane: Lane) -> list[ColumnElement[bool]]:
@@ -206,9 +209,10 @@ def _write_index(session: Session, index: str, entity_ids: set[int], *, isolate:
 def apply_claimed(
     session: Session, *, limit: int = 500, isolate: bool = False, lane: Lane = Lane.all
 ) -> tuple[int, list[Stored]]:
-    """Claim up to `limit` pending rows (of the `lane`'s indexes) and apply them, an index per transaction: write
-    the documents (a burst of changes to one entity is one write), mark the rows processed, commit. The keyword
-    half of `apply_pending`; returns the rows applied and what was stored (for the embeddings)."""
+    """Claim up to `limit` pending rows (of the `lane`'s indexes) and apply them, an index per transaction (the
+    later lane: `LATER_CHUNK` entities per transaction): write the documents (a burst of changes to one entity is
+    one write), mark the rows processed, commit. The keyword half of `apply_pending`; returns the rows applied and
+    what was stored (for the embeddings)."""
     rows = _claim(session, limit, lane)
     if not rows:
         session.rollback()
@@ -219,16 +223,19 @@ def apply_claimed(
     known = set(sources.indexes())
     stored: list[Stored] = []
     for index in _in_order(claimed):
-        if index in known:
-            stored.extend(_write_index(session, index, set(claimed[index].values()), isolate=isolate))
-        else:
+        if index not in known:
             log.warning("search outbox names an index nobody registered", extra={"index": index})
-        session.execute(
-            update(SearchIndexUpdate)
-            .where(SearchIndexUpdate.id.in_(list(claimed[index])))
-            .values(processed_at=utcnow())
-        )
-        session.commit()
+        entity_ids = sorted(set(claimed[index].values()))
+        step = LATER_CHUNK if lane is Lane.later else max(len(entity_ids), 1)
+        for start in range(0, len(entity_ids), step):
+            part = set(entity_ids[start : start + step])
+            if index in known:
+                stored.extend(_write_index(session, index, part, isolate=isolate))
+            done = [row_id for row_id, entity_id in claimed[index].items() if entity_id in part]
+            session.execute(
+                update(SearchIndexUpdate).where(SearchIndexUpdate.id.in_(done)).values(processed_at=utcnow())
+            )
+            session.commit()
     return len(rows), stored
 
 

@@ -262,6 +262,21 @@ def test_models_and_images_are_claimed_apart_from_the_counts_of_creators_and_tag
         assert indexer.has_pending(session, indexer.Lane.first) and indexer.has_pending(session, indexer.Lane.later)
 
 
+def test_the_later_lane_applies_every_row_it_claims_a_few_entities_per_transaction(runtime: Runtime) -> None:
+    owner = create_user(runtime)
+    tagged = create_model(runtime, owner, published=True, tags=["ink"])
+    rows = indexer.LATER_CHUNK * 2 + 3
+    with runtime.db.transaction() as session:
+        tag_ids = session.scalars(select(SearchIndexUpdate.entity_id).where(SearchIndexUpdate.index == "tags")).all()
+        session.execute(update(SearchIndexUpdate).values(processed_at=utcnow()))
+        ids = [*tag_ids, *range(10_000, 10_000 + rows - len(tag_ids))]  # the rest name no tag: nothing to index
+        session.add_all(SearchIndexUpdate(index="tags", entity_id=n, action="update") for n in ids)
+    with runtime.db.session(write=True) as session:
+        applied, _ = indexer.apply_claimed(session, lane=indexer.Lane.later)
+    assert applied == rows and pending(runtime) == 0
+    assert documents(runtime, "tags") == set(tag_ids) and tag_ids, tagged
+
+
 def test_processed_rows_are_pruned_after_a_day(runtime: Runtime) -> None:
     from datetime import timedelta
 
