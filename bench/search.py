@@ -666,6 +666,10 @@ def case_result(
         {"check": "every change seen within 10 s", "passed": fresh["gave up (not seen in 10 s)"] == 0},
         {"check": "at least 200 changes measured", "passed": fresh["changes seen"] >= 200},
         {"check": "no write refused", "passed": fresh["writes refused"] == 0},
+        {
+            "check": f"the write load reached {WRITES_PER_SECOND} writes/s (within 10 %)",
+            "passed": fresh["writes per second"] >= 0.9 * WRITES_PER_SECOND,
+        },
     ]
     return {
         "name": name,

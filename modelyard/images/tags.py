@@ -78,17 +78,20 @@ def set_image_tags(session: Session, actor: User, image: Image, names: Iterable[
     untouchable = [name for name, link in current.items() if link.source not in sources]
     if len(set(wanted) | set(untouchable)) > MAX_IMAGE_TAGS:
         raise ValidationFailed(f"An image has at most {MAX_IMAGE_TAGS} tags", field="tags")
-    for name, link in current.items():
-        if link.source in sources and name not in wanted:
-            session.delete(link)
+    removed = [link for name, link in current.items() if link.source in sources and name not in wanted]
+    for link in removed:
+        session.delete(link)
     tags = _tags_named(session, [name for name in wanted if name not in current])
     source = TagSource.user if actor.id == image.user_id else TagSource.moderator
-    session.add_all(
+    added = [
         TagOnImage(image_id=image.id, tag_id=tags[name].id, source=source, user_id=actor.id)
         for name in wanted
         if name not in current
-    )
+    ]
+    session.add_all(added)
     session.flush()
+    # the tags' documents count the images that show them (the tags source decides whether this one counts)
+    outbox.queue(session, "tags", [link.tag_id for link in (*removed, *added)], "update")
     _levels_changed(session, image)
     return tags_of(session, [image.id])[image.id]
 

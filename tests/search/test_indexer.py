@@ -17,16 +17,18 @@ from modelyard.accounts.models import Role, User
 from modelyard.catalog import service as catalog_service
 from modelyard.catalog.enums import ModelModifier, ModelStatus, UnpublishKind
 from modelyard.catalog.lifecycle import transitions as lifecycle
-from modelyard.catalog.models import Model
+from modelyard.catalog.models import Model, Tag
 from modelyard.catalog.schemas import ModelUpdate
 from modelyard.core.db import utcnow
 from modelyard.core.runtime import Runtime
 from modelyard.images import moderate
+from modelyard.images import tags as image_tags
 from modelyard.images.models import BlockedFor, Image
 from modelyard.search import indexer, outbox, service, sources, store
 from modelyard.search.models import SearchDocument, SearchEmbedding, SearchIndexUpdate
 from modelyard.search.sources import base as sources_base
 from modelyard.search.types import Document, SearchQuery
+from tests.images.test_editing import make_post
 from tests.support.catalog import create_model
 from tests.support.factories import create_user, log_in
 
@@ -150,6 +152,26 @@ def test_vectors_made_before_a_rewrite_are_not_written_after_it(runtime: Runtime
         assert indexer.write_embeddings(session, stored, embedded) == 0
     with runtime.db.session() as session:
         assert session.scalar(select(func.count()).select_from(SearchEmbedding)) == 0
+
+
+def test_tagging_a_shown_image_brings_the_tag_into_the_tags_index_and_untagging_takes_it_out(
+    runtime: Runtime,
+) -> None:
+    owner = create_user(runtime)
+    _, (image_id,) = make_post(runtime, owner, publish=True)
+    apply_all(runtime)
+
+    def tag_image(names: list[str]) -> None:
+        with runtime.db.transaction() as session:
+            image_tags.set_image_tags(session, session.get_one(User, owner.id), session.get_one(Image, image_id), names)
+        apply_all(runtime)
+
+    tag_image(["heron"])
+    with runtime.db.session() as session:
+        heron = session.scalars(select(Tag.id).where(Tag.name == "heron")).one()
+    assert heron in documents(runtime, "tags")
+    tag_image([])
+    assert heron not in documents(runtime, "tags")
 
 
 def test_content_hidden_by_moderation_leaves_the_index(runtime: Runtime) -> None:
