@@ -59,12 +59,6 @@ def lock_entities(session: Session, index: str, entity_ids: Sequence[int]) -> No
     )
 
 
-def current_generation(session: Session, index: str) -> int:
-    """The newest generation of the index (a rebuild writes the next one; live writes of new documents take
-    this one, so a rebuild running meanwhile keeps them)."""
-    return store.latest_generation(session, index)
-
-
 def write_documents(
     session: Session, index: str, entity_ids: Iterable[int], *, generation: int | None = None
 ) -> list[Stored]:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from modelyard.core.runtime import Runtime
 from modelyard.search import sources, store
-from modelyard.search.indexer import current_generation, embed, write_documents
+from modelyard.search.indexer import embed, write_documents
 from modelyard.search.models import SearchDocument
 from modelyard.search.reconcile import repair_embeddings
 from modelyard.search.sources.base import batched
@@ -41,7 +41,7 @@ def rebuild(
 ) -> Rebuilt:
     source = sources.source(index)
     with runtime.db.session() as session:
-        generation = current_generation(session, index) + 1
+        generation = store.latest_generation(session, index) + 1
     written = embedded = 0
     after = 0
     while True:
