@@ -8,11 +8,12 @@ import hashlib
 import threading
 import time
 from collections.abc import Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from modelyard.core.db import utcnow
 from modelyard.core.runtime import Runtime
@@ -185,28 +186,30 @@ def test_a_document_embedded_by_this_process_is_found_by_the_next_query(runtime:
     assert nearest_names(runtime, corpus, "folded paper cranes", k=1) == ["Origami Paper"]
 
 
+def write_origami(session: Session, entity_id: int, *, stamped: datetime | None = None) -> int:
+    """A document and its embedding written straight to the tables, as another process would: no commit hook of
+    this one announces them. Returns the doc id."""
+    model = semantic.embedder()
+    doc = SearchDocument(index="models", entity_id=entity_id, name="Origami Paper", created_at=utcnow())
+    session.add(doc)
+    session.flush()
+    vector = model.passages(["Origami Paper. Folded paper cranes and origami art."])[0]
+    row = SearchEmbedding(
+        doc_id=doc.id, index="models", model=model.name, dim=model.dim, vector=encode_vector(vector), text_hash=""
+    )
+    if stamped is not None:
+        row.updated_at = stamped
+    session.add(row)
+    return doc.id
+
+
 def test_an_embedding_written_by_another_process_is_found_after_the_refresh_interval(
     runtime: Runtime, corpus: dict
 ) -> None:
     """Another web process (or worker) wrote the row: no commit hook here, the periodic look finds it."""
     nearest_names(runtime, corpus, "folded paper cranes")
-    model = semantic.embedder()
     with runtime.db.transaction() as session:
-        doc = SearchDocument(index="models", entity_id=200, name="Origami Paper", created_at=utcnow())
-        session.add(doc)
-        session.flush()
-        vector = model.passages(["Origami Paper. Folded paper cranes and origami art."])[0]
-        session.add(
-            SearchEmbedding(
-                doc_id=doc.id,
-                index="models",
-                model=model.name,
-                dim=model.dim,
-                vector=encode_vector(vector),
-                text_hash="",
-            )
-        )
-    corpus["Origami Paper"] = doc.id
+        corpus["Origami Paper"] = write_origami(session, 200)
     time.sleep(runtime.settings.search_vector_refresh_ms / 1000 + 0.05)
 
     assert nearest_names(runtime, corpus, "folded paper cranes", k=1) == ["Origami Paper"]
@@ -215,28 +218,13 @@ def test_an_embedding_written_by_another_process_is_found_after_the_refresh_inte
 def test_a_late_commit_stamped_before_the_last_look_is_still_found(runtime: Runtime, corpus: dict) -> None:
     """A transaction may stamp its rows, then commit after a later one was read: the refresh re-reads an overlap."""
     nearest_names(runtime, corpus, "folded paper cranes")  # loaded: the newest stamp seen is the corpus's
-    model = semantic.embedder()
     with runtime.db.transaction() as session:
         newest_seen = session.scalar(select(func.max(SearchEmbedding.updated_at)))
         assert newest_seen is not None
-        doc = SearchDocument(index="models", entity_id=300, name="Origami Paper", created_at=utcnow())
-        session.add(doc)
-        session.flush()
-        vector = model.passages(["Origami Paper. Folded paper cranes and origami art."])[0]
-        session.add(
-            SearchEmbedding(
-                doc_id=doc.id,
-                index="models",
-                model=model.name,
-                dim=model.dim,
-                vector=encode_vector(vector),
-                text_hash="",
-                updated_at=newest_seen - timedelta(seconds=1),
-            )
-        )
+        doc_id = write_origami(session, 300, stamped=newest_seen - timedelta(seconds=1))
     semantic.vector_index().changed("models")
 
-    assert nearest_names(runtime, corpus | {"Origami Paper": doc.id}, "folded paper cranes", k=1) == ["Origami Paper"]
+    assert nearest_names(runtime, corpus | {"Origami Paper": doc_id}, "folded paper cranes", k=1) == ["Origami Paper"]
 
 
 def reconciling_index(runtime: Runtime) -> MemoryVectorIndex:
