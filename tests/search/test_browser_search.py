@@ -15,7 +15,7 @@ from modelyard.core.runtime import Runtime
 from tests.search.test_search_pages import index_everything, seed
 from tests.support.catalog import create_model
 from tests.support.factories import create_user
-from tests.web.test_browser import PageProblems
+from tests.web.test_browser import PageProblems, phone_context
 from tests.web.test_browser import base_url as base_url
 from tests.web.test_browser import browser as browser
 from tests.web.test_browser import context as context
@@ -129,14 +129,7 @@ def test_scrolling_to_the_end_loads_the_next_page(context: BrowserContext, runti
 
 def test_the_page_on_a_phone(browser: Browser, base_url: str, runtime: Runtime) -> None:
     seed(runtime)
-    context = browser.new_context(
-        base_url=base_url,
-        viewport={"width": 390, "height": 844},
-        color_scheme="dark",
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    context = phone_context(browser, base_url)
     try:
         page = context.new_page()
         page.goto("/search?q=ink", wait_until="networkidle")

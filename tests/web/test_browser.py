@@ -178,8 +178,9 @@ def test_not_found_page_renders(context: BrowserContext) -> None:
     screenshot(page, "not-found.png")
 
 
-def test_phone_layout_keeps_nav_and_search(browser: Browser, base_url: str) -> None:
-    context = browser.new_context(
+def phone_context(browser: Browser, base_url: str) -> BrowserContext:
+    """A phone: 390 x 844 at twice the density, touch, in the dark scheme. The caller closes it."""
+    return browser.new_context(
         base_url=base_url,
         viewport={"width": 390, "height": 844},
         color_scheme="dark",
@@ -187,6 +188,10 @@ def test_phone_layout_keeps_nav_and_search(browser: Browser, base_url: str) -> N
         is_mobile=True,
         has_touch=True,
     )
+
+
+def test_phone_layout_keeps_nav_and_search(browser: Browser, base_url: str) -> None:
+    context = phone_context(browser, base_url)
     try:
         page = context.new_page()
         page.goto("/", wait_until="networkidle")
